@@ -1,0 +1,256 @@
+"""Reproducibly train the bundled tokenizer, tiny GPT-2 and tiny reward model into `assets/`.
+
+    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 1000] [--out assets]
+
+Learners never need to run this: the assets ship with the course. Same seed, same machine →
+byte-identical weights. The figures the build measured go into `assets/MANIFEST.json`.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # deterministic tokenizer training
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import data
+
+CONTEXT = 64          # tokens per training row; also the model's n_positions
+VOCAB = 4096          # byte-level BPE vocabulary
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+
+
+# ---------------------------------------------------------------- tokenizer
+def train_tokenizer(texts: list[str], out_dir: str):
+    """Byte-level BPE (GPT-2's scheme) with a dedicated pad token, saved for AutoTokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GPT2TokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=[EOS, PAD], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    # every text starts with <|endoftext|>, as every training document does
+    tok.post_processor = processors.TemplateProcessing(single=f"{EOS} $A", pair=f"{EOS} $A {EOS} $B",
+                                                       special_tokens=[(EOS, tok.token_to_id(EOS))])
+    hf = GPT2TokenizerFast(tokenizer_object=tok, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=PAD,
+                           model_max_length=CONTEXT)
+    hf.save_pretrained(out_dir)
+    return hf
+
+
+def pack(tokenizer, docs: list[str]) -> torch.Tensor:
+    """Each document as `<eos> doc`, concatenated and cut into rows of CONTEXT tokens."""
+    ids = []
+    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids += [tokenizer.eos_token_id] + enc
+    n = len(ids) // CONTEXT
+    return torch.tensor(ids[: n * CONTEXT]).view(n, CONTEXT)  # (N, CONTEXT)
+
+
+def lr_at(step: int, steps: int, peak: float, floor: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine from `peak` down to `floor`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+# ---------------------------------------------------------------- language model
+def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int, batch: int = 64):
+    """A 4 × 192 GPT-2, half openers and half later pieces in every batch, AdamW + cosine."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=192, n_layer=4, n_head=6,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.95))
+    half = batch // 2
+    bar = tqdm(range(steps), desc="tiny-gpt2")
+    for step in bar:
+        rows = torch.cat([openers[torch.randint(len(openers), (half,))],
+                          pieces[torch.randint(len(pieces), (half,))]])  # (batch, CONTEXT)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, 1e-3, 1e-4)
+        loss = model(input_ids=rows, labels=rows).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.inference_mode()
+def perplexity(model, rows: torch.Tensor, batch: int = 128) -> float:
+    """exp(mean next-token NLL) over packed held-out rows."""
+    total, count = 0.0, 0
+    for i in range(0, len(rows), batch):
+        x = rows[i:i + batch]
+        logits = model(input_ids=x).logits[:, :-1]  # (b, T-1, V)
+        nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum")
+        total, count = total + nll.item(), count + x[:, 1:].numel()
+    return math.exp(total / count)
+
+
+# ---------------------------------------------------------------- reward model
+def crop(ids: list[int], length: int, rng: random.Random) -> list[int]:
+    """A random window of `length` tokens (the whole text if shorter)."""
+    if len(ids) <= length:
+        return ids
+    start = rng.randint(0, len(ids) - length)
+    return ids[start:start + length]
+
+
+def encode_batch(tokenizer, seqs: list[list[int]]) -> dict:
+    """Right-pad token lists into input_ids / attention_mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)  # (B, T)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)      # (B, T)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def train_reward(tokenizer, lm, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32):
+    """GPT2ForSequenceClassification (one output) from the LM's trunk, Bradley–Terry loss.
+
+    loss = −log σ(r_chosen − r_rejected), on random 16–64-token windows of each review.
+    """
+    from transformers import GPT2ForSequenceClassification
+
+    fields = {k: v for k, v in lm.config.to_dict().items() if k not in ("id2label", "label2id")}
+    config = lm.config.__class__(**fields, id2label={0: "reward"})
+    model = GPT2ForSequenceClassification(config)
+    model.transformer.load_state_dict(lm.transformer.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.01)
+    rng = random.Random(seed)
+    bar = tqdm(range(steps), desc="tiny-reward")
+    for step in bar:
+        chosen, rejected = [], []
+        for _ in range(batch):
+            c, r = pairs[rng.randrange(len(pairs))]
+            length = rng.randint(16, CONTEXT - 1)
+            chosen.append([tokenizer.eos_token_id] + crop(c, length, rng))
+            rejected.append([tokenizer.eos_token_id] + crop(r, length, rng))
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, 3e-4, 3e-5)
+        scores = model(**encode_batch(tokenizer, chosen + rejected)).logits[:, 0]  # (2B,)
+        loss = -F.logsigmoid(scores[:batch] - scores[batch:]).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.inference_mode()
+def raw_scores(model, tokenizer, seqs: list[list[int]], batch: int = 128) -> torch.Tensor:
+    return torch.cat([model(**encode_batch(tokenizer, seqs[i:i + batch])).logits[:, 0]
+                      for i in range(0, len(seqs), batch)])
+
+
+def normalise_reward(model, mean: float, std: float) -> None:
+    """Fold `(score − mean) / std` into the weights, so the saved model outputs normalised scores.
+
+    score = w·h with h = γ⊙n + β (the final layer norm): β ← β − mean·w/‖w‖², then w ← w/std.
+    """
+    with torch.no_grad():
+        w = model.score.weight[0]
+        model.transformer.ln_f.bias -= mean * w / w.dot(w)
+        model.score.weight /= std
+
+
+def best_threshold(pos: torch.Tensor, neg: torch.Tensor) -> tuple[float, float]:
+    """The score cut that best separates positive from negative texts, and its accuracy."""
+    cuts = torch.cat([pos, neg]).sort().values
+    accs = torch.stack([((pos > c).float().sum() + (neg <= c).float().sum()) / (len(pos) + len(neg)) for c in cuts])
+    i = int(accs.argmax())
+    return float(cuts[i]), float(accs[i])
+
+
+# ---------------------------------------------------------------- the build
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(out: str, seed: int, figures: dict) -> dict:
+    files = {}
+    for root, _, names in os.walk(out):
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, out)
+            if rel != "MANIFEST.json":
+                files[rel] = {"sha256": sha256(path), "bytes": os.path.getsize(path)}
+    manifest = {"seed": seed, "files": dict(sorted(files.items())), "figures": figures}
+    with open(os.path.join(out, "MANIFEST.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lm-steps", type=int, default=1800)
+    p.add_argument("--rm-steps", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets"))
+    args = p.parse_args(argv)
+    from .build_eval import evaluate  # the measured figures (separate module: one concept each)
+
+    t0 = time.time()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    random.seed(args.seed)
+    train, held_out = data.split("train"), data.split("held_out")
+    openers, pieces = data.lm_documents(train, seed=args.seed)
+    tok_dir, lm_dir, rm_dir = (os.path.join(args.out, d) for d in ("tokenizer", "tiny-gpt2", "tiny-reward"))
+    tokenizer = train_tokenizer(openers + pieces, tok_dir)
+    lm = train_lm(tokenizer, pack(tokenizer, openers), pack(tokenizer, pieces), args.lm_steps)
+    lm_minutes = (time.time() - t0) / 60
+    enc = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
+    pairs = [(c, r) for c, r in zip(*map(enc, zip(*data.preference_pairs(train, seed=args.seed))))]
+    rm = train_reward(tokenizer, lm, pairs, args.rm_steps, args.seed)
+    figures = evaluate(tokenizer, lm, rm, held_out, seed=args.seed)  # also normalises rm
+    for d, model in ((lm_dir, lm), (rm_dir, rm)):
+        model.save_pretrained(d, safe_serialization=True)
+        tokenizer.save_pretrained(d)
+    figures.update(build_minutes=round((time.time() - t0) / 60, 1), lm_train_minutes=round(lm_minutes, 1),
+                   threads=args.threads, lm_steps=args.lm_steps, rm_steps=args.rm_steps,
+                   lm_parameters=sum(p.numel() for p in lm.parameters()),
+                   rm_parameters=sum(p.numel() for p in rm.parameters()),
+                   torch=torch.__version__)
+    manifest = write_manifest(args.out, args.seed, figures)
+    print(json.dumps(manifest["figures"], indent=2))
+    return manifest
+
+
+if __name__ == "__main__":
+    main()

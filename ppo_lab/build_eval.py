@@ -1,0 +1,79 @@
+"""The figures the asset build must reach, measured on held-out data (`build_assets` calls this).
+
+Also calibrates the reward model: its scores are normalised so the starting policy's
+completions have mean 0 and std 1, and the score above which a text counts as *positive* is the
+cut that best separates held-out positive from negative reviews.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from . import data
+from .build_assets import CONTEXT, crop, normalise_reward, pack, perplexity, raw_scores
+from .build_assets import best_threshold
+from .reward import gold_scores
+from .rollout import sample
+
+CALIBRATION_PROMPTS = 512
+RESPONSE_LENGTH = 24   # the default preset's response length
+TEMPERATURE = 0.8      # the default preset's temperature
+
+
+def windows(tokenizer, reviews, length: int, seed: int) -> tuple[list[list[int]], list[int]]:
+    """One deterministic random window per review: `<eos>` + `length − 1` tokens."""
+    rng = random.Random(seed)
+    ids = tokenizer([r.text for r in reviews], add_special_tokens=False)["input_ids"]
+    return [[tokenizer.eos_token_id] + crop(x, length - 1, rng) for x in ids], [r.label for r in reviews]
+
+
+def pairwise_accuracy(tokenizer, rm, held_out, length: int, seed: int) -> float:
+    """Fraction of held-out (positive, negative) pairs, same source, where r_pos > r_neg."""
+    pairs = data.preference_pairs(held_out, seed=seed)
+    rng = random.Random(seed + length)
+    enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
+    chosen, rejected = (enc(t) for t in zip(*pairs))
+    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]  # noqa: E731
+    r_c, r_r = raw_scores(rm, tokenizer, cut(chosen)), raw_scores(rm, tokenizer, cut(rejected))
+    return float((r_c > r_r).float().mean())
+
+
+def evaluate(tokenizer, lm, rm, held_out, seed: int = 0) -> dict:
+    """Perplexity, reward-model accuracies and calibration, agreement with VADER, samples."""
+    openers, _ = data.lm_documents(held_out, seed=seed)
+    figures = {"lm_heldout_perplexity": round(perplexity(lm, pack(tokenizer, openers)), 2),
+               "lm_heldout_text": "openers (first 1-2 sentences) of held-out reviews, 64-token rows"}
+    for length in (64, 32, 16):
+        figures[f"rm_pairwise_accuracy_{length}"] = round(pairwise_accuracy(tokenizer, rm, held_out, length, seed), 4)
+
+    # normalise on the starting policy's completions: mean 0, std 1
+    torch.manual_seed(seed)
+    prompts = data.make_prompts(CALIBRATION_PROMPTS, seed=seed)
+    texts, ids = sample(lm, tokenizer, prompts, RESPONSE_LENGTH, TEMPERATURE)
+    raw = raw_scores(rm, tokenizer, ids)
+    normalise_reward(rm, float(raw.mean()), float(raw.std()))
+    scores = raw_scores(rm, tokenizer, ids)
+
+    # the positive/negative cut, on held-out labelled 32-token windows
+    seqs, labels = windows(tokenizer, held_out, 32, seed)
+    held = raw_scores(rm, tokenizer, seqs)
+    labels = torch.tensor(labels)
+    threshold, acc = best_threshold(held[labels == 1], held[labels == 0])
+    rm.config.positive_threshold = threshold
+    held_texts = tokenizer.batch_decode(seqs, skip_special_tokens=True)
+    vader_held = torch.tensor(gold_scores(held_texts))
+    vader_start = torch.tensor(gold_scores(texts))
+    figures.update(
+        rm_positive_threshold=round(threshold, 4),
+        rm_label_accuracy_32=round(acc, 4),
+        vader_label_accuracy_32=round(float(((vader_held > 0) == (labels == 1)).float().mean()), 4),
+        rm_vader_agreement_32=round(float(((vader_held > 0) == (held > threshold)).float().mean()), 4),
+        start_fraction_positive_rm=round(float((scores > threshold).float().mean()), 4),
+        start_fraction_positive_vader=round(float((vader_start > 0.05).float().mean()), 4),
+        start_score_mean=round(float(scores.mean()), 4), start_score_std=round(float(scores.std()), 4),
+        start_rm_vader_agreement=round(float(((vader_start > 0) == (scores > threshold)).float().mean()), 4),
+        calibration=f"{CALIBRATION_PROMPTS} held-out prompts, {RESPONSE_LENGTH} tokens, temperature {TEMPERATURE}",
+        samples=[p + c for p, c in zip(prompts[:8], texts[:8])],
+    )
+    return figures

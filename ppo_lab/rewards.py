@@ -1,0 +1,24 @@
+"""Per-token rewards: the reward model's score at the end, a KL penalty on every token (notebook 06)."""
+from __future__ import annotations
+
+import torch
+
+
+def per_token_rewards(scores, kl, mask, kl_coef: float) -> torch.Tensor:
+    """r_t = −β·KL_t on every valid token, plus the score at the last valid token (Ziegler et al., 2019).
+
+    scores (B,), kl (B, T), mask (B, T) → rewards (B, T).
+    """
+    rewards = -kl_coef * kl * mask                                    # (B, T)
+    last = mask.long().sum(1).clamp(min=1) - 1                        # (B,) index of the last valid token
+    rewards[torch.arange(len(scores)), last] += scores
+    return rewards
+
+
+def adaptive_kl_coef(kl_coef: float, kl: float, kl_target: float, horizon: int, n: int) -> float:
+    """Adaptive β (Ziegler et al., 2019): e = clip(KL/target − 1, −0.2, 0.2); β ← β·(1 + e·n/horizon).
+
+    kl: mean KL per completion this rollout; n: completions in it.
+    """
+    error = min(max(kl / kl_target - 1.0, -0.2), 0.2)
+    return kl_coef * (1.0 + error * n / horizon)

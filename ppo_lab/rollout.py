@@ -1,0 +1,121 @@
+"""Phase I (giai đoạn I, notebook 00): the policy completes the prompts, the reward model scores them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import GenerationConfig
+
+from .losses import logprobs_from_logits
+
+
+def position_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Positions that start at 0 on the first real token of a left-padded row: cumsum(mask) − 1."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+
+
+def encode_prompts(tokenizer, prompts: list[str], device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and mask, so every completion starts at the same column."""
+    tokenizer.padding_side = "left"
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True)
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, P), (B, P)
+
+
+@torch.inference_mode()
+def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, temperature: float) -> torch.Tensor:
+    """Sample exactly `response_length` tokens per prompt (top_k=0, top_p=1, past any EOS).
+
+    Sampling goes on past an end-of-text token, as in Ziegler et al. (2019), so every response
+    has the same length and the reward model sees the whole of it.
+    """
+    config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
+                              max_new_tokens=response_length, min_new_tokens=0, eos_token_id=None,
+                              pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
+                              suppress_tokens=[tokenizer.pad_token_id])
+    out = lm.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+    return out[:, prompt_ids.shape[1]:]  # (B, L)
+
+
+def sample(lm, tokenizer, prompts: list[str], response_length: int, temperature: float):
+    """Completions as text, and each prompt + completion as a list of token ids (no padding)."""
+    ids, mask = encode_prompts(tokenizer, prompts, lm.device)
+    response = generate(lm, tokenizer, ids, mask, response_length, temperature)  # (B, L)
+    texts = tokenizer.batch_decode(response, skip_special_tokens=True)
+    full = [p[m.bool()].tolist() + r.tolist() for p, m, r in zip(ids, mask, response)]
+    return texts, full
+
+
+# ------------------------------------------------------------------ model passes over a rollout
+def response_logits(lm_or_policy, ids, mask, response_length: int, temperature: float):
+    """Logits (÷ temperature) that predict each response token, and values if a value head is there.
+
+    The sequence is prompt (left-padded) + response; position P−1+t predicts response token t, so
+    only the last L+1 positions get logits, and the last of those is dropped.
+    """
+    kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
+    if hasattr(lm_or_policy, "value_head"):
+        logits, values = lm_or_policy(**kwargs, logits_to_keep=response_length + 1)
+        return logits[:, :-1] / temperature, values[:, :-1]             # (B, L, V), (B, L)
+    logits = lm_or_policy(**kwargs, logits_to_keep=response_length + 1, use_cache=False).logits
+    return logits[:, :-1] / temperature, None                          # (B, L, V)
+
+
+def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -> torch.Tensor:
+    """The reward model's score of prompt + completion, one per row (B,).
+
+    Same tokenizer: the policy's own ids (left-padded, with position ids). Another tokenizer
+    (a Hub classifier): the decoded texts, re-encoded with it. A two-label sentiment classifier
+    gives the log-odds logit[positive] − logit[negative].
+    """
+    if reward_tokenizer.get_vocab() == tokenizer.get_vocab():
+        logits = reward_model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
+    else:
+        reward_tokenizer.padding_side = "right"
+        enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(ids.device)
+        logits = reward_model(**enc).logits                            # (B, num_labels)
+    if logits.shape[-1] == 1:
+        return logits[:, 0].float()
+    labels = {v.lower(): k for k, v in reward_model.config.id2label.items()}
+    pos = labels.get("positive", labels.get("pos", labels.get("label_1", 1)))
+    return (logits[:, pos] - logits[:, 1 - pos]).float()
+
+
+def positive_threshold(reward_model) -> float:
+    """The score above which a completion counts as positive (0 for a classifier's log-odds)."""
+    return float(getattr(reward_model.config, "positive_threshold", 0.0))
+
+
+@dataclass
+class Rollout:
+    """One Phase I batch: every tensor is (B, L) over response tokens unless noted."""
+    prompts: list[str]
+    completions: list[str]
+    ids: torch.Tensor            # (B, P + L) prompt + response
+    attention_mask: torch.Tensor  # (B, P + L)
+    response: torch.Tensor       # (B, L) sampled tokens
+    mask: torch.Tensor           # (B, L) bool, valid response tokens
+    logprobs: torch.Tensor       # log π_old(token)
+    ref_logprobs: torch.Tensor   # log π_ref(token)
+    values: torch.Tensor         # V_old(s_t)
+    scores: torch.Tensor         # (B,) reward model's score
+
+
+@torch.inference_mode()
+def rollout(models, prompts: list[str], config) -> Rollout:
+    """Phase I: sample completions, then one pass each of policy (+ values), reference, reward model."""
+    policy, tokenizer = models.policy, models.tokenizer
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, policy.device)       # (B, P)
+    L = config.response_length
+    response = generate(policy.lm, tokenizer, prompt_ids, prompt_mask, L, config.temperature)  # (B, L)
+    ids = torch.cat([prompt_ids, response], dim=1)                                     # (B, P + L)
+    attention_mask = torch.cat([prompt_mask, torch.ones_like(response)], dim=1)        # (B, P + L)
+    mask = torch.ones_like(response, dtype=torch.bool)                                 # (B, L)
+    logits, values = response_logits(policy, ids, attention_mask, L, config.temperature)
+    logprobs = logprobs_from_logits(logits, response)                                  # (B, L)
+    ref_logits, _ = response_logits(models.ref, ids, attention_mask, L, config.temperature)
+    ref_logprobs = logprobs_from_logits(ref_logits, response)                          # (B, L)
+    completions = tokenizer.batch_decode(response, skip_special_tokens=True)
+    texts = [p + c for p, c in zip(prompts, completions)]
+    scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
+    return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
+                   logprobs, ref_logprobs, values.float(), scores)

@@ -1,0 +1,282 @@
+"""The PPO cycle (notebook 00): Phase I rollouts, Phase II updates, repeat.
+
+    for each iteration:
+        rollout  → rewards (score + KL penalty) → advantages (GAE, whitened)
+        → ppo_epochs × shuffled minibatches of  L = L_clip − c1·L_VF + c2·S  → log
+
+The algorithm lives in `iteration`, `rewards_and_advantages` and `ppo_step`; the rest is plumbing
+(progress bar, history, NaN guard, interrupts, checkpoints) and is marked as such.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import advantages as adv_lib
+from . import checkpoint, losses, rewards
+from .config import PPOConfig
+from .models import Models, load_models
+from .reward import gold_scores
+from .rollout import Rollout, positive_threshold, response_logits, rollout
+
+# the pure functions the engine calls; `train(..., overrides=...)` may swap any of them for a run
+ENGINE_FUNCTIONS = {
+    "policy_loss": losses.policy_loss, "value_loss": losses.value_loss, "entropy": losses.entropy,
+    "kl_per_token": losses.kl_per_token, "ppo_loss": losses.ppo_loss, "gae": adv_lib.gae,
+}
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss, advantage or weight became NaN or infinite."""
+
+
+@dataclass
+class Run:
+    """What a training run leaves: config, per-iteration history, samples, models, and how it ended."""
+    config: PPOConfig
+    models: Models
+    history: list[dict] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)
+    status: str = "running"
+
+    def metric(self, name: str) -> list[float]:
+        """One metric over the iterations, e.g. `run.metric("env/reward_mean")`."""
+        return [h[name] for h in self.history]
+
+
+# ====================================================================== the algorithm
+def rewards_and_advantages(batch: Rollout, config: PPOConfig, kl_coef: float, fns: dict):
+    """r_t = −β·KL_t (+ score at the end), then GAE, then whitening. Returns rewards, A, R, KL."""
+    kl = fns["kl_per_token"](batch.logprobs, batch.ref_logprobs, config.kl_estimator)      # (B, L)
+    r = rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                      # (B, L)
+    advantages, returns = fns["gae"](r, batch.values, batch.mask, config.gamma, config.lam)  # (B, L)
+    if config.whiten_advantages:
+        advantages = adv_lib.whiten(advantages, batch.mask)
+    return r, advantages, returns, kl
+
+
+def ppo_step(models: Models, optimizer, batch: Rollout, idx, advantages, returns, config, fns) -> dict:
+    """One minibatch of Phase II: forward, the three terms, the weighted loss, backprop, Adam."""
+    logits, values = response_logits(models.policy, batch.ids[idx], batch.attention_mask[idx],
+                                      config.response_length, config.temperature)      # (b, L, V), (b, L)
+    mask = batch.mask[idx]
+    logprobs = losses.logprobs_from_logits(logits, batch.response[idx])                 # (b, L)
+    pg_loss, pg_stats = fns["policy_loss"](logprobs, batch.logprobs[idx], advantages[idx], mask, config.clip_eps)
+    vf_loss, vf_stats = fns["value_loss"](values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
+    if config.ent_coef > 0:
+        entropy = fns["entropy"](logits, mask)
+    else:  # no gradient needed: measured for the logs only
+        with torch.no_grad():
+            entropy = fns["entropy"](logits.detach(), mask)
+    loss = fns["ppo_loss"](pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(models.policy.parameters(), config.max_grad_norm)
+    check_finite({"loss/total": loss, "grad_norm": grad_norm})
+    optimizer.step()
+    return {"loss/policy": pg_loss.item(), "loss/value": vf_loss.item(), "loss/total": loss.item(),
+            "entropy": entropy.item(), "grad_norm": grad_norm.item(), **pg_stats, **vf_stats}
+
+
+def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, kl_coef: float,
+              generator: torch.Generator, fns: dict, threshold: float = 0.0) -> tuple[Rollout, dict]:
+    """One PPO cycle: Phase I (rollout, rewards, advantages) then Phase II (ppo_epochs of minibatches)."""
+    t0 = time.perf_counter()
+    batch = rollout(models, prompts, config)                                             # Phase I
+    r, advantages, returns, kl = rewards_and_advantages(batch, config, kl_coef, fns)
+    check_finite({"env/reward": r, "advantages": advantages, "returns": returns})
+    t1 = time.perf_counter()
+    steps = []
+    for _ in range(config.ppo_epochs):                                                   # Phase II
+        order = torch.randperm(config.batch_size, generator=generator)
+        for start in range(0, config.batch_size, config.minibatch_size):
+            idx = order[start:start + config.minibatch_size]
+            steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns))
+    t2 = time.perf_counter()
+    stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold)
+    stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0})
+    return batch, stats
+
+
+# ====================================================================== metrics
+def explained_variance(values, returns, mask) -> float:
+    """1 − Var(R − V)/Var(R) over valid tokens: 1 is a perfect value head, ≤ 0 no better than a constant."""
+    var_r = losses.masked_mean((returns - losses.masked_mean(returns, mask)) ** 2, mask)
+    diff = returns - values
+    var_d = losses.masked_mean((diff - losses.masked_mean(diff, mask)) ** 2, mask)
+    return float(1 - var_d / var_r) if var_r > 0 else float("nan")
+
+
+def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
+    """Metrics of one iteration, named as TRL names them where TRL has the quantity."""
+    mean = lambda key: sum(s[key] for s in steps) / len(steps)  # noqa: E731
+    gold = torch.tensor(gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)]))
+    kl_sum = (kl * batch.mask).sum(1)                                                   # (B,) nats per completion
+    non_score = (r.sum(1) - batch.scores)                                                # (B,)
+    return {
+        "env/reward_mean": batch.scores.mean().item(), "env/reward_std": batch.scores.std().item(),
+        "env/fraction_positive": (batch.scores > threshold).float().mean().item(),
+        "gold/vader_mean": gold.mean().item(), "gold/fraction_positive": (gold > 0.05).float().mean().item(),
+        "objective/kl": kl_sum.mean().item(), "objective/kl_coef": kl_coef,
+        "objective/entropy": (-batch.logprobs * batch.mask).sum(1).mean().item(),
+        "objective/non_score_reward": non_score.mean().item(),
+        "objective/rlhf_reward": (batch.scores + non_score).mean().item(),
+        "policy/clipfrac_avg": mean("clipfrac"), "policy/approxkl_avg": mean("approx_kl"),
+        "policy/entropy_avg": mean("entropy"), "policy/entropy_bonus": config.ent_coef * mean("entropy"),
+        "loss/policy_avg": mean("loss/policy"), "loss/value_avg": mean("loss/value"),
+        "loss/total_avg": mean("loss/total"), "val/ratio": mean("ratio_mean"), "val/clipfrac_avg": mean("vf_clipfrac"),
+        "val/explained_variance": explained_variance(batch.values, returns, batch.mask),
+        "val/grad_norm": mean("grad_norm"), "val/first_ratio": steps[0]["ratio_mean"],
+    }
+
+
+# ====================================================================== plumbing
+def check_finite(named: dict) -> None:
+    """Raise NonFiniteError naming the first tensor that holds NaN or ±inf."""
+    for name, value in named.items():
+        if not bool(torch.isfinite(torch.as_tensor(value)).all()):
+            raise NonFiniteError(f"{name} became non-finite (NaN or inf)")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """One seed for Python, torch (sampling) and the minibatch shuffles."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def prompt_pool(tokenizer, config: PPOConfig, prompts: list[str] | None = None) -> list[str]:
+    """The held-out review openings that fit `prompt_length` tokens (or the caller's own prompts)."""
+    from . import data
+    from .config import ConfigError
+
+    if prompts is not None:
+        if len(prompts) == 0:
+            raise ConfigError("prompts=[] is empty; give at least one prompt, or None for the held-out reviews")
+        for p in prompts:
+            n = len(tokenizer(p)["input_ids"])
+            if not isinstance(p, str) or not p.strip() or n > config.prompt_length:
+                raise ConfigError(f"prompts: {p!r} has {n} tokens; valid: a non-empty text of at most "
+                                  f"prompt_length={config.prompt_length} tokens (raise prompt_length or shorten it)")
+        return list(prompts)
+    pool = data.make_prompts(seed=0)
+    lengths = tokenizer(pool)["input_ids"]
+    return [p for p, ids in zip(pool, lengths) if len(ids) <= config.prompt_length]
+
+
+def check_context(models: Models, config: PPOConfig) -> None:
+    """prompt_length + response_length must fit the policy's context window."""
+    from .config import ConfigError
+
+    context = getattr(models.policy.lm.config, "n_positions", None) or models.policy.lm.config.max_position_embeddings
+    if config.prompt_length + config.response_length > context:
+        raise ConfigError(f"response_length={config.response_length} with prompt_length={config.prompt_length} "
+                          f"exceeds the policy's context of {context} tokens; valid: prompt_length + "
+                          f"response_length ≤ {context}")
+
+
+def train(config: PPOConfig | None = None, models: Models | None = None, *, prompts: list[str] | None = None,
+          overrides: dict | None = None, progress: bool = True, checkpoint_dir: str | None = None,
+          resume: bool = False) -> Run:
+    """Align the policy with PPO for `config.iterations` cycles; returns the `Run`.
+
+    `overrides` swaps engine functions for this run, e.g. `{"policy_loss": my_policy_loss}`.
+    A NaN/inf stops the run at that iteration and restores the last good weights; stopping the
+    cell (KeyboardInterrupt) returns the run up to the last completed iteration. With
+    `checkpoint_dir` the whole state is saved after every iteration; `resume=True` continues
+    from it and gives exactly the history an uninterrupted run would have.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or PPOConfig()
+    fns = engine_functions(overrides)
+    generator = seed_everything(config.seed)
+    models = models or load_models(config)
+    check_context(models, config)
+    pool = prompt_pool(models.tokenizer, config, prompts)
+    optimizer = torch.optim.Adam(models.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+    run, kl_coef, start = Run(config, models), config.kl_coef, 0
+    if resume and checkpoint.exists(checkpoint_dir):
+        kl_coef, start = restore(run, checkpoint_dir, optimizer, generator)
+    threshold = positive_threshold(models.reward_model)
+    good_state = copy.deepcopy(models.policy.state_dict())
+    bar = tqdm(range(start, config.iterations), desc="PPO", disable=not progress,
+               initial=start, total=config.iterations)
+    try:
+        for it in bar:
+            picks = torch.randint(len(pool), (config.batch_size,), generator=generator).tolist()
+            try:
+                batch, stats = iteration(models, optimizer, [pool[i] for i in picks], config, kl_coef,
+                                         generator, fns, threshold)
+                check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
+            except NonFiniteError as e:
+                models.policy.load_state_dict(good_state)
+                return finish(run, f"stopped at iteration {it}: {e}. The last good weights (after iteration "
+                                   f"{it - 1}) were restored and the run keeps its {len(run.history)} iterations "
+                                   "of history; try a lower learning_rate, or check the reward model.")
+            good_state = copy.deepcopy(models.policy.state_dict())
+            run.history.append({**stats, "iteration": it})
+            record_samples(run, batch, it, threshold)
+            if config.kl_target is not None:
+                kl_coef = rewards.adaptive_kl_coef(kl_coef, stats["objective/kl"], config.kl_target,
+                                                   config.kl_horizon, config.batch_size)
+            if checkpoint_dir:
+                checkpoint.save(checkpoint_dir, models.policy, optimizer, generator,
+                                {"iteration": it, "kl_coef": kl_coef, "history": run.history,
+                                 "samples": run.samples, "config": config.to_dict()})
+            bar.set_postfix(reward=f"{stats['env/reward_mean']:+.2f}", pos=f"{stats['env/fraction_positive']:.2f}",
+                            kl=f"{stats['objective/kl']:.1f}")
+    except KeyboardInterrupt:
+        models.policy.load_state_dict(good_state)
+        return finish(run, f"interrupted: the run keeps its {len(run.history)} completed iterations "
+                           "(history, samples and the weights after the last one)")
+    return finish(run, "finished", quiet=True)
+
+
+def engine_functions(overrides: dict | None) -> dict:
+    """The package's pure functions, with any of them swapped for this run."""
+    from .config import ConfigError
+
+    unknown = set(overrides or {}) - set(ENGINE_FUNCTIONS)
+    if unknown:
+        raise ConfigError(f"overrides: {sorted(unknown)} are not engine functions; valid: {sorted(ENGINE_FUNCTIONS)}")
+    return {**ENGINE_FUNCTIONS, **(overrides or {})}
+
+
+def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
+    """Load a checkpoint into the run; returns (β, first iteration still to do)."""
+    from .config import ConfigError
+
+    state = checkpoint.load(folder, run.models.policy, optimizer, generator)
+    saved = {k: v for k, v in state["config"].items() if k != "iterations"}
+    now = {k: v for k, v in run.config.to_dict().items() if k != "iterations"}
+    if saved != now:
+        changed = sorted(k for k in now if now[k] != saved.get(k))
+        raise ConfigError(f"resume: checkpoint_dir={folder!r} was made with other settings ({changed}); "
+                          "valid: the same config (only `iterations` may change), or a new checkpoint_dir")
+    run.history, run.samples = state["history"], state["samples"]
+    return state["kl_coef"], state["iteration"] + 1
+
+
+def finish(run: Run, status: str, quiet: bool = False) -> Run:
+    run.status = status
+    if not quiet:
+        print(status)
+    return run
+
+
+def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
+    """Keep a few completions at the first, every `sample_every`-th and the last iteration."""
+    config = run.config
+    if it % config.sample_every and it != config.iterations - 1:
+        return
+    gold = gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)][:config.num_samples])
+    for i in range(min(config.num_samples, len(batch.prompts))):
+        run.samples.append({"iteration": it, "prompt": batch.prompts[i], "completion": batch.completions[i],
+                            "score": round(batch.scores[i].item(), 4), "gold": gold[i],
+                            "positive": bool(batch.scores[i].item() > threshold)})

@@ -1,0 +1,145 @@
+"""The PPO engine on the bundled models: Phase I, Phase II, the trainer, determinism, the gpt2 shape."""
+import copy
+
+import pytest
+import torch
+
+from ppo_lab import trainer
+from ppo_lab.config import PPOConfig
+from ppo_lab.losses import logprobs_from_logits
+from ppo_lab.rewards import adaptive_kl_coef, per_token_rewards
+from ppo_lab.rollout import encode_prompts, response_logits, reward_scores, rollout
+
+CI = PPOConfig.preset("ci")
+
+
+def without_times(history):
+    return [{k: v for k, v in h.items() if not k.startswith("time/")} for h in history]
+
+
+# ---------------------------------------------------------------- rewards
+def test_per_token_rewards_by_hand():
+    # β = 0.5; KL = [[1, 2, 3], [4, 0, 0]], rows of length 3 and 1, scores [10, 20]
+    # row 0: [−0.5, −1, −1.5 + 10] ; row 1: [−2 + 20, 0, 0] (padding gets nothing)
+    kl = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    r = per_token_rewards(torch.tensor([10.0, 20.0]), kl, mask, 0.5)
+    assert torch.allclose(r, torch.tensor([[-0.5, -1.0, 8.5], [18.0, 0.0, 0.0]]))
+
+
+def test_adaptive_kl_coef_by_hand():
+    # KL 12 vs target 6: error = clip(12/6 − 1, −0.2, 0.2) = 0.2; β = 0.1·(1 + 0.2·64/1000) = 0.10128
+    assert adaptive_kl_coef(0.1, 12.0, 6.0, 1000, 64) == pytest.approx(0.10128)
+    # KL 5.4 vs 6: error = −0.1; β = 0.1·(1 − 0.1·0.064) = 0.09936
+    assert adaptive_kl_coef(0.1, 5.4, 6.0, 1000, 64) == pytest.approx(0.09936)
+
+
+# ---------------------------------------------------------------- Phase I
+def test_rollout_shapes_and_exact_response_length(models):
+    torch.manual_seed(0)
+    batch = rollout(models, ["this film was", "i rented this movie because", "awful"], CI)
+    L = CI.response_length
+    assert batch.response.shape == (3, L) and batch.mask.all()
+    assert batch.logprobs.shape == batch.ref_logprobs.shape == batch.values.shape == (3, L)
+    assert (batch.logprobs <= 0).all() and torch.equal(batch.logprobs, batch.ref_logprobs)  # policy = reference at the start
+    assert torch.count_nonzero(batch.values) == 0  # zero-initialised value head
+    assert not (batch.response == models.tokenizer.pad_token_id).any()
+
+
+def test_left_padding_gives_the_same_logprobs_as_no_padding(models):
+    prompts = ["this film was", "i rented this movie because it"]
+    ids, mask = encode_prompts(models.tokenizer, prompts)
+    response = torch.randint(10, 4000, (2, 5), generator=torch.Generator().manual_seed(0))
+    full, full_mask = torch.cat([ids, response], 1), torch.cat([mask, torch.ones_like(response)], 1)
+    with torch.inference_mode():
+        padded = logprobs_from_logits(response_logits(models.ref, full, full_mask, 5, 1.0)[0], response)
+        ids0, mask0 = encode_prompts(models.tokenizer, prompts[:1])
+        alone = torch.cat([ids0, response[:1]], 1)
+        single = logprobs_from_logits(response_logits(models.ref, alone, torch.ones_like(alone), 5, 1.0)[0], response[:1])
+        s_pad = reward_scores(models.reward_model, models.reward_tokenizer, models.tokenizer, full[:1], full_mask[:1], None)
+        s_one = reward_scores(models.reward_model, models.reward_tokenizer, models.tokenizer, alone, torch.ones_like(alone), None)
+    assert (mask[0] == 0).any(), "the first prompt should be left-padded in this test"
+    assert torch.allclose(padded[0], single[0], atol=1e-5)
+    assert torch.allclose(s_pad, s_one, atol=1e-5)
+
+
+def test_reward_model_with_another_tokenizer_reencodes_text(models):
+    other = copy.deepcopy(models.tokenizer)
+    other.add_special_tokens({"additional_special_tokens": ["<|other|>"]})  # a different vocabulary
+    texts = ["this film was wonderful, i loved it.", "this film was awful and boring."]
+    ids, mask = encode_prompts(models.tokenizer, texts)
+    with torch.inference_mode():
+        same = reward_scores(models.reward_model, models.tokenizer, models.tokenizer, ids, mask, texts)
+        reenc = reward_scores(models.reward_model, other, models.tokenizer, ids, mask, texts)
+    assert torch.allclose(same, reenc, atol=1e-4)
+    assert same[0] > same[1]
+
+
+def test_two_label_classifier_gives_log_odds(models):
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+    config = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(models.tokenizer), num_labels=2,
+                        id2label={0: "NEGATIVE", 1: "POSITIVE"}, pad_token_id=models.tokenizer.pad_token_id)
+    clf = GPT2ForSequenceClassification(config).eval()
+    ids, mask = encode_prompts(models.tokenizer, ["good", "bad film"])
+    with torch.inference_mode():
+        logits = clf(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits
+        scores = reward_scores(clf, models.tokenizer, models.tokenizer, ids, mask, None)
+    assert torch.allclose(scores, logits[:, 1] - logits[:, 0])
+
+
+# ---------------------------------------------------------------- Phase II and the trainer
+def test_first_minibatch_has_ratio_exactly_one_and_engine_functions_are_used(models):
+    calls = {name: 0 for name in trainer.ENGINE_FUNCTIONS}
+
+    def counting(name):
+        fn = trainer.ENGINE_FUNCTIONS[name]
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    run = trainer.train(CI.replace(iterations=1), models, progress=False,
+                        overrides={name: counting(name) for name in calls})
+    assert run.history[0]["val/first_ratio"] == 1.0
+    steps = CI.ppo_epochs * CI.batch_size // CI.minibatch_size
+    assert calls == {"policy_loss": steps, "value_loss": steps, "entropy": steps, "ppo_loss": steps,
+                     "kl_per_token": 1, "gae": 1}
+
+
+def test_history_names_the_metrics_as_trl_does(models):
+    run = trainer.train(CI.replace(iterations=1), models, progress=False)
+    for key in ("env/reward_mean", "objective/kl", "objective/entropy", "policy/clipfrac_avg",
+                "policy/approxkl_avg", "loss/policy_avg", "loss/value_avg", "val/ratio",
+                "val/explained_variance", "gold/vader_mean", "gold/fraction_positive", "env/fraction_positive"):
+        assert key in run.history[0], key
+    assert run.status == "finished" and run.samples
+
+
+def test_same_seed_same_history_to_the_last_digit(bundled):
+    a = trainer.train(CI.replace(iterations=2), copy.deepcopy(bundled), progress=False)
+    b = trainer.train(CI.replace(iterations=2), copy.deepcopy(bundled), progress=False)
+    assert without_times(a.history) == without_times(b.history)
+    assert a.samples == b.samples
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ci_run_raises_the_reward(bundled, seed):
+    run = trainer.train(CI.replace(seed=seed), copy.deepcopy(bundled), progress=False)
+    reward = run.metric("env/reward_mean")
+    assert sum(reward[-2:]) / 2 - reward[0] > 0.3, f"reward did not rise clearly: {reward}"
+
+
+@pytest.mark.slow
+def test_gpt2_shaped_policy_runs_one_iteration(bundled):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from ppo_lab.models import Models, PolicyWithValueHead
+    torch.manual_seed(0)
+    lm = GPT2LMHeadModel(GPT2Config()).eval()  # 124 M parameters, random weights, no download
+    assert sum(p.numel() for p in lm.parameters()) > 120e6
+    policy = PolicyWithValueHead(lm)
+    models = Models(policy, copy.deepcopy(lm).requires_grad_(False), bundled.reward_model,
+                    bundled.tokenizer, bundled.reward_tokenizer)
+    config = PPOConfig(iterations=1, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8)
+    run = trainer.train(config, models, progress=False)
+    assert run.status == "finished" and len(run.history) == 1
