@@ -1,6 +1,6 @@
 """Reproducibly train the bundled tokenizer, tiny GPT-2 and tiny reward model into `assets/`.
 
-    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 1000] [--out assets]
+    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 2400] [--reuse-lm] [--out assets]
 
 Learners never need to run this: the assets ship with the course. Same seed, same machine →
 byte-identical weights. The figures the build measured go into `assets/MANIFEST.json`.
@@ -13,7 +13,6 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # deterministic tokenizer train
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -24,6 +23,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data
+from .models import sha256
+from .reward import bradley_terry_loss
 
 CONTEXT = 64          # tokens per training row; also the model's n_positions
 VOCAB = 4096          # byte-level BPE vocabulary
@@ -31,7 +32,7 @@ EOS, PAD = "<|endoftext|>", "<|pad|>"
 
 
 # ---------------------------------------------------------------- tokenizer
-def train_tokenizer(texts: list[str], out_dir: str):
+def train_tokenizer(texts: list[str], out_dir: str, vocab_size: int = VOCAB):
     """Byte-level BPE (GPT-2's scheme) with a dedicated pad token, saved for AutoTokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import GPT2TokenizerFast
@@ -39,7 +40,7 @@ def train_tokenizer(texts: list[str], out_dir: str):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=[EOS, PAD], show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
     # every text starts with <|endoftext|>, as every training document does
@@ -68,6 +69,18 @@ def lr_at(step: int, steps: int, peak: float, floor: float, warmup: int = 100) -
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
+def optimiser_step(model, opt, loss, lr: float, bar, step: int) -> None:
+    """Set the learning rate, backprop, clip the gradient norm at 1, step, show the loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if step % 20 == 0:
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+
+
 # ---------------------------------------------------------------- language model
 def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int, batch: int = 64):
     """A 4 × 192 GPT-2, half openers and half later pieces in every batch, AdamW + cosine."""
@@ -87,15 +100,8 @@ def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int,
     for step in bar:
         rows = torch.cat([openers[torch.randint(len(openers), (half,))],
                           pieces[torch.randint(len(pieces), (half,))]])  # (batch, CONTEXT)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, 1e-3, 1e-4)
         loss = model(input_ids=rows, labels=rows).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        optimiser_step(model, opt, loss, lr_at(step, steps, 1e-3, 1e-4), bar, step)
     return model.eval()
 
 
@@ -152,16 +158,9 @@ def train_reward(tokenizer, lm, pairs: list[tuple[list[int], list[int]]], steps:
             length = rng.randint(16, CONTEXT - 1)
             chosen.append([tokenizer.eos_token_id] + crop(c, length, rng))
             rejected.append([tokenizer.eos_token_id] + crop(r, length, rng))
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, 3e-4, 3e-5)
         scores = model(**encode_batch(tokenizer, chosen + rejected)).logits[:, 0]  # (2B,)
-        loss = -F.logsigmoid(scores[:batch] - scores[batch:]).mean()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        loss = bradley_terry_loss(scores[:batch], scores[batch:])
+        optimiser_step(model, opt, loss, lr_at(step, steps, 3e-4, 3e-5), bar, step)
     return model.eval()
 
 
@@ -191,14 +190,6 @@ def best_threshold(pos: torch.Tensor, neg: torch.Tensor) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- the build
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_manifest(out: str, seed: int, figures: dict) -> dict:
     files = {}
     for root, _, names in os.walk(out):
@@ -214,12 +205,28 @@ def write_manifest(out: str, seed: int, figures: dict) -> dict:
     return manifest
 
 
+def reuse_lm(args, lm_dir: str):
+    """The tokenizer and LM a previous build of the same seed and --lm-steps left in --out."""
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    with open(os.path.join(args.out, "MANIFEST.json")) as f:
+        old = json.load(f)
+    if old["seed"] != args.seed or old["figures"]["lm_steps"] != args.lm_steps:
+        raise SystemExit(f"--reuse-lm: {args.out} was built with seed {old['seed']} and "
+                         f"{old['figures']['lm_steps']} LM steps, not {args.seed} and {args.lm_steps}")
+    lm = GPT2LMHeadModel.from_pretrained(lm_dir, use_safetensors=True).eval()
+    return AutoTokenizer.from_pretrained(lm_dir), lm, old["figures"]["lm_train_minutes"]
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lm-steps", type=int, default=1800)
-    p.add_argument("--rm-steps", type=int, default=1000)
+    p.add_argument("--rm-steps", type=int, default=2400)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reuse-lm", action="store_true",
+                   help="keep the tokenizer and tiny-gpt2 already in --out (same seed and --lm-steps) and rebuild "
+                        "only the reward model")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets"))
     args = p.parse_args(argv)
     from .build_eval import evaluate  # the measured figures (separate module: one concept each)
@@ -232,17 +239,22 @@ def main(argv=None) -> dict:
     train, held_out = data.split("train"), data.split("held_out")
     openers, pieces = data.lm_documents(train, seed=args.seed)
     tok_dir, lm_dir, rm_dir = (os.path.join(args.out, d) for d in ("tokenizer", "tiny-gpt2", "tiny-reward"))
-    tokenizer = train_tokenizer(openers + pieces, tok_dir)
-    lm = train_lm(tokenizer, pack(tokenizer, openers), pack(tokenizer, pieces), args.lm_steps)
-    lm_minutes = (time.time() - t0) / 60
+    if args.reuse_lm:
+        tokenizer, lm, lm_minutes = reuse_lm(args, lm_dir)
+    else:
+        tokenizer = train_tokenizer(openers + pieces, tok_dir)
+        lm = train_lm(tokenizer, pack(tokenizer, openers), pack(tokenizer, pieces), args.lm_steps)
+        lm_minutes = (time.time() - t0) / 60
+    t_lm = time.time()
     enc = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
     pairs = [(c, r) for c, r in zip(*map(enc, zip(*data.preference_pairs(train, seed=args.seed))))]
+    torch.manual_seed(args.seed + 1)  # each stage seeded on its own, so a stage can be rerun alone
     rm = train_reward(tokenizer, lm, pairs, args.rm_steps, args.seed)
     figures = evaluate(tokenizer, lm, rm, held_out, seed=args.seed)  # also normalises rm
     for d, model in ((lm_dir, lm), (rm_dir, rm)):
         model.save_pretrained(d, safe_serialization=True)
         tokenizer.save_pretrained(d)
-    figures.update(build_minutes=round((time.time() - t0) / 60, 1), lm_train_minutes=round(lm_minutes, 1),
+    figures.update(build_minutes=round(lm_minutes + (time.time() - t_lm) / 60, 1), lm_train_minutes=round(lm_minutes, 1),
                    threads=args.threads, lm_steps=args.lm_steps, rm_steps=args.rm_steps,
                    lm_parameters=sum(p.numel() for p in lm.parameters()),
                    rm_parameters=sum(p.numel() for p in rm.parameters()),

@@ -25,11 +25,12 @@ def encode_prompts(tokenizer, prompts: list[str], device="cpu") -> tuple[torch.T
 def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, temperature: float) -> torch.Tensor:
     """Sample exactly `response_length` tokens per prompt (top_k=0, top_p=1, past any EOS).
 
-    Sampling goes on past an end-of-text token, as in Ziegler et al. (2019), so every response
+    Sampling goes on past an end-of-text token (`eos_token_id=[]`: None would fall back to the
+    model's own EOS), as in Ziegler et al. (2019), so every response
     has the same length and the reward model sees the whole of it.
     """
     config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
-                              max_new_tokens=response_length, min_new_tokens=0, eos_token_id=None,
+                              max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
                               pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
                               suppress_tokens=[tokenizer.pad_token_id])
     out = lm.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)

@@ -1,0 +1,23 @@
+"""Widgets clamp to the valid ranges of the config."""
+import pytest
+
+from ppo_lab.config import PPOConfig
+from ppo_lab.widgets import config_slider, slider_range
+
+
+@pytest.mark.parametrize("field", ["clip_eps", "gamma", "lam", "learning_rate", "temperature", "kl_coef",
+                                   "ent_coef", "vf_coef", "batch_size", "ppo_epochs", "response_length"])
+def test_slider_values_are_always_valid(field):
+    slider = config_slider(field)
+    for value in (-1e9, -1, 0, 1e9):
+        slider.value = value
+        PPOConfig(**{field: slider.value, **({"minibatch_size": 1} if field == "batch_size" else {})})
+    slider.value = -1e9
+    assert slider.value == slider_range(field)[0]
+    slider.value = 1e9
+    assert slider.value == slider_range(field)[1]
+
+
+def test_non_numeric_field_is_refused():
+    with pytest.raises(ValueError, match="kl_estimator"):
+        slider_range("kl_estimator")
