@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from ppo_lab import data  # noqa: E402
 from ppo_lab.build_assets import train_tokenizer  # noqa: E402
 from ppo_lab.config import PPOConfig  # noqa: E402
-from ppo_lab.models import Models, PolicyWithValueHead  # noqa: E402
+from ppo_lab.models import Models, PolicyWithValueHead, fuse_gelu  # noqa: E402
 from ppo_lab.rollout import encode_prompts, generate, position_ids, response_logits  # noqa: E402
 from ppo_lab.trainer import ENGINE_FUNCTIONS, iteration, seed_everything  # noqa: E402
 
@@ -83,8 +83,8 @@ def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device):
     config = PPOConfig(batch_size=args.batch, minibatch_size=args.batch // args.minibatches, ppo_epochs=args.epochs,
                        response_length=args.response_len, prompt_length=args.prompt_len, temperature=1.0,
                        kl_target=None, device="cpu")
-    policy = PolicyWithValueHead(copy.deepcopy(lm)).to(device)
-    models = Models(policy, copy.deepcopy(lm).to(device).requires_grad_(False), copy.deepcopy(reward).to(device),
+    policy = PolicyWithValueHead(fuse_gelu(copy.deepcopy(lm))).to(device)  # as load_policy does
+    models = Models(policy, copy.deepcopy(policy.lm).requires_grad_(False), fuse_gelu(copy.deepcopy(reward)).to(device),
                     tokenizer, tokenizer)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
     generator = seed_everything(0)
@@ -92,8 +92,8 @@ def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device):
 
 
 def floor_iteration(args, tokenizer, prompts, lm, reward, device):
-    policy = PolicyWithValueHead(copy.deepcopy(lm)).to(device)
-    ref, rm = copy.deepcopy(lm).to(device), copy.deepcopy(reward).to(device)
+    policy = PolicyWithValueHead(fuse_gelu(copy.deepcopy(lm))).to(device)
+    ref, rm = copy.deepcopy(policy.lm), fuse_gelu(copy.deepcopy(reward)).to(device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=1e-5, eps=1e-5)
     L, mb = args.response_len, args.batch // args.minibatches
 

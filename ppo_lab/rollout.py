@@ -29,10 +29,11 @@ def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, tempe
     model's own EOS), as in Ziegler et al. (2019), so every response
     has the same length and the reward model sees the whole of it.
     """
+    # never sampled: the pad token, and ids past the tokenizer (models whose embedding is wider)
+    suppress = [tokenizer.pad_token_id] + list(range(len(tokenizer), lm.config.vocab_size))
     config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
                               max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
-                              pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
-                              suppress_tokens=[tokenizer.pad_token_id])
+                              pad_token_id=tokenizer.pad_token_id, bos_token_id=None, suppress_tokens=suppress)
     out = lm.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     return out[:, prompt_ids.shape[1]:]  # (B, L)
 
