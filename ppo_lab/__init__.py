@@ -5,10 +5,20 @@
 """
 __version__ = "0.1.0"
 
-from . import advantages, data, losses, models, reward, rewards, rollout, trainer  # noqa: E402
+import inspect as _inspect
+
+from . import (advantages, data, exercises, experiments, losses, models, plots, reward, rewards,  # noqa: E402
+               rollout, trainer, widgets)
 from .config import ConfigError, PPOConfig  # noqa: E402
 from .models import load_models  # noqa: E402
 from .trainer import Run, train  # noqa: E402
 
-__all__ = ["PPOConfig", "ConfigError", "Run", "train", "load_models", "advantages", "data", "losses",
-           "models", "reward", "rewards", "rollout", "trainer"]
+
+def show_source(obj) -> None:
+    """Print the package's own code for a function or class, so notebooks never paste a second copy."""
+    print(_inspect.getsource(obj))
+
+
+__all__ = ["PPOConfig", "ConfigError", "Run", "train", "load_models", "show_source", "advantages", "data",
+           "exercises", "experiments", "losses", "models", "plots", "reward", "rewards", "rollout", "trainer",
+           "widgets"]

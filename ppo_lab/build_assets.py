@@ -1,6 +1,6 @@
 """Reproducibly train the bundled tokenizer, tiny GPT-2 and tiny reward model into `assets/`.
 
-    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 2400] [--reuse-lm] [--out assets]
+    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 3200] [--reuse-lm] [--out assets]
 
 Learners never need to run this: the assets ship with the course. Same seed, same machine →
 byte-identical weights. The figures the build measured go into `assets/MANIFEST.json`.
@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from . import data
 from .models import sha256
-from .reward import bradley_terry_loss
+from .optim import lr_at, optimiser_step
+from .reward import encode_pairs, reward_model_from_lm, train_reward
 
 CONTEXT = 64          # tokens per training row; also the model's n_positions
 VOCAB = 4096          # byte-level BPE vocabulary
@@ -61,26 +62,6 @@ def pack(tokenizer, docs: list[str]) -> torch.Tensor:
     return torch.tensor(ids[: n * CONTEXT]).view(n, CONTEXT)  # (N, CONTEXT)
 
 
-def lr_at(step: int, steps: int, peak: float, floor: float, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine from `peak` down to `floor`."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
-
-
-def optimiser_step(model, opt, loss, lr: float, bar, step: int) -> None:
-    """Set the learning rate, backprop, clip the gradient norm at 1, step, show the loss."""
-    for group in opt.param_groups:
-        group["lr"] = lr
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    if step % 20 == 0:
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-
-
 # ---------------------------------------------------------------- language model
 def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int, batch: int = 64):
     """A 4 × 192 GPT-2, half openers and half later pieces in every batch, AdamW + cosine."""
@@ -115,59 +96,6 @@ def perplexity(model, rows: torch.Tensor, batch: int = 128) -> float:
         nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum")
         total, count = total + nll.item(), count + x[:, 1:].numel()
     return math.exp(total / count)
-
-
-# ---------------------------------------------------------------- reward model
-def crop(ids: list[int], length: int, rng: random.Random) -> list[int]:
-    """A random window of `length` tokens (the whole text if shorter)."""
-    if len(ids) <= length:
-        return ids
-    start = rng.randint(0, len(ids) - length)
-    return ids[start:start + length]
-
-
-def encode_batch(tokenizer, seqs: list[list[int]]) -> dict:
-    """Right-pad token lists into input_ids / attention_mask."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)  # (B, T)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)      # (B, T)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def train_reward(tokenizer, lm, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32):
-    """GPT2ForSequenceClassification (one output) from the LM's trunk, Bradley–Terry loss.
-
-    loss = −log σ(r_chosen − r_rejected), on random 16–64-token windows of each review.
-    """
-    from transformers import GPT2ForSequenceClassification
-
-    fields = {k: v for k, v in lm.config.to_dict().items() if k not in ("id2label", "label2id")}
-    config = lm.config.__class__(**fields, id2label={0: "reward"})
-    model = GPT2ForSequenceClassification(config)
-    model.transformer.load_state_dict(lm.transformer.state_dict())
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.01)
-    rng = random.Random(seed)
-    bar = tqdm(range(steps), desc="tiny-reward")
-    for step in bar:
-        chosen, rejected = [], []
-        for _ in range(batch):
-            c, r = pairs[rng.randrange(len(pairs))]
-            length = rng.randint(16, CONTEXT - 1)
-            chosen.append([tokenizer.eos_token_id] + crop(c, length, rng))
-            rejected.append([tokenizer.eos_token_id] + crop(r, length, rng))
-        scores = model(**encode_batch(tokenizer, chosen + rejected)).logits[:, 0]  # (2B,)
-        loss = bradley_terry_loss(scores[:batch], scores[batch:])
-        optimiser_step(model, opt, loss, lr_at(step, steps, 3e-4, 3e-5), bar, step)
-    return model.eval()
-
-
-@torch.inference_mode()
-def raw_scores(model, tokenizer, seqs: list[list[int]], batch: int = 128) -> torch.Tensor:
-    return torch.cat([model(**encode_batch(tokenizer, seqs[i:i + batch])).logits[:, 0]
-                      for i in range(0, len(seqs), batch)])
 
 
 def normalise_reward(model, mean: float, std: float) -> None:
@@ -222,7 +150,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lm-steps", type=int, default=1800)
-    p.add_argument("--rm-steps", type=int, default=2400)
+    p.add_argument("--rm-steps", type=int, default=3200)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reuse-lm", action="store_true",
                    help="keep the tokenizer and tiny-gpt2 already in --out (same seed and --lm-steps) and rebuild "
@@ -246,10 +174,9 @@ def main(argv=None) -> dict:
         lm = train_lm(tokenizer, pack(tokenizer, openers), pack(tokenizer, pieces), args.lm_steps)
         lm_minutes = (time.time() - t0) / 60
     t_lm = time.time()
-    enc = lambda texts: tokenizer(texts, add_special_tokens=False)["input_ids"]  # noqa: E731
-    pairs = [(c, r) for c, r in zip(*map(enc, zip(*data.preference_pairs(train, seed=args.seed))))]
+    pairs = encode_pairs(tokenizer, data.preference_pairs(train, seed=args.seed))
     torch.manual_seed(args.seed + 1)  # each stage seeded on its own, so a stage can be rerun alone
-    rm = train_reward(tokenizer, lm, pairs, args.rm_steps, args.seed)
+    rm = train_reward(reward_model_from_lm(lm), tokenizer, pairs, args.rm_steps, args.seed, desc="tiny-reward")
     figures = evaluate(tokenizer, lm, rm, held_out, seed=args.seed)  # also normalises rm
     for d, model in ((lm_dir, lm), (rm_dir, rm)):
         model.save_pretrained(d, safe_serialization=True)

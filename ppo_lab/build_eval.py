@@ -11,9 +11,8 @@ import random
 import torch
 
 from . import data
-from .build_assets import CONTEXT, crop, normalise_reward, pack, perplexity, raw_scores
-from .build_assets import best_threshold
-from .reward import gold_scores
+from .build_assets import best_threshold, normalise_reward, pack, perplexity
+from .reward import crop, encode_pairs, gold_scores, pairwise_accuracy, raw_scores
 from .rollout import sample
 
 CALIBRATION_PROMPTS = 512
@@ -28,15 +27,10 @@ def windows(tokenizer, reviews, length: int, seed: int) -> tuple[list[list[int]]
     return [[tokenizer.eos_token_id] + crop(x, length - 1, rng) for x in ids], [r.label for r in reviews]
 
 
-def pairwise_accuracy(tokenizer, rm, held_out, length: int, seed: int) -> float:
-    """Fraction of held-out (positive, negative) pairs, same source, where r_pos > r_neg."""
-    pairs = data.preference_pairs(held_out, seed=seed)
-    rng = random.Random(seed + length)
-    enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
-    chosen, rejected = (enc(t) for t in zip(*pairs))
-    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]  # noqa: E731
-    r_c, r_r = raw_scores(rm, tokenizer, cut(chosen)), raw_scores(rm, tokenizer, cut(rejected))
-    return float((r_c > r_r).float().mean())
+def held_out_accuracy(tokenizer, rm, held_out, length: int, seed: int) -> float:
+    """Pairwise accuracy on held-out (positive, negative) pairs of the same source, `length`-token windows."""
+    pairs = encode_pairs(tokenizer, data.preference_pairs(held_out, seed=seed))
+    return pairwise_accuracy(rm, tokenizer, pairs, length, seed)
 
 
 def evaluate(tokenizer, lm, rm, held_out, seed: int = 0) -> dict:
@@ -45,7 +39,7 @@ def evaluate(tokenizer, lm, rm, held_out, seed: int = 0) -> dict:
     figures = {"lm_heldout_perplexity": round(perplexity(lm, pack(tokenizer, openers)), 2),
                "lm_heldout_text": "openers (first 1-2 sentences) of held-out reviews, 64-token rows"}
     for length in (64, 32, 16):
-        figures[f"rm_pairwise_accuracy_{length}"] = round(pairwise_accuracy(tokenizer, rm, held_out, length, seed), 4)
+        figures[f"rm_pairwise_accuracy_{length}"] = round(held_out_accuracy(tokenizer, rm, held_out, length, seed), 4)
 
     # normalise on the starting policy's completions: mean 0, std 1
     torch.manual_seed(seed)

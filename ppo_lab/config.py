@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class ConfigError(ValueError):
@@ -122,7 +122,7 @@ def _check(name: str, value) -> None:
                               f"{'(' if open_low else '['}{low}, {high}]")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
-        hint = f"; use None for no clipping" if kind == "float?" and name.startswith("clip") else ""
+        hint = "; use None for no clipping" if kind == "float?" and name.startswith("clip") else ""
         raise ConfigError(f"{name}={value!r} is out of range; valid: {bracket}{low}, {high}]{hint}")
 
 

@@ -6,10 +6,14 @@ became more positive (notebook 06: reward over-optimisation).
 """
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .optim import lr_at, optimiser_step
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -27,3 +31,90 @@ def gold_scores(texts: list[str]) -> list[float]:
     """VADER's compound sentiment in [−1, 1] for each text (> 0.05 reads as positive)."""
     analyzer = _vader()
     return [analyzer.polarity_scores(t)["compound"] for t in texts]
+
+
+# ---------------------------------------------------------------- learning from preferences
+def crop(ids: list[int], length: int, rng: random.Random) -> list[int]:
+    """A random window of `length` tokens (the whole text if shorter)."""
+    if len(ids) <= length:
+        return ids
+    start = rng.randint(0, len(ids) - length)
+    return ids[start:start + length]
+
+
+def encode_batch(tokenizer, seqs: list[list[int]]) -> dict:
+    """Right-pad token lists into input_ids / attention_mask."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_token_id)  # (B, T)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)      # (B, T)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+@torch.inference_mode()
+def raw_scores(model, tokenizer, seqs: list[list[int]], batch: int = 128) -> torch.Tensor:
+    """The model's score of each token list (B,)."""
+    return torch.cat([model(**encode_batch(tokenizer, seqs[i:i + batch])).logits[:, 0]
+                      for i in range(0, len(seqs), batch)])
+
+
+def reward_model_from_lm(lm):
+    """A GPT2ForSequenceClassification with one output whose trunk starts as the language model's."""
+    from transformers import GPT2ForSequenceClassification
+
+    fields = {k: v for k, v in lm.config.to_dict().items() if k not in ("id2label", "label2id")}
+    model = GPT2ForSequenceClassification(lm.config.__class__(**fields, id2label={0: "reward"}))
+    model.transformer.load_state_dict(lm.transformer.state_dict())
+    return model
+
+
+def pairwise_accuracy(model, tokenizer, pairs: list[tuple[list[int], list[int]]], length: int, seed: int = 0) -> float:
+    """Fraction of (chosen, rejected) pairs the model ranks right, on `<eos>` + random (length − 1)-token windows."""
+    rng = random.Random(seed + length)
+    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]  # noqa: E731
+    chosen, rejected = zip(*pairs)
+    return float((raw_scores(model, tokenizer, cut(chosen)) > raw_scores(model, tokenizer, cut(rejected))).float().mean())
+
+
+def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32,
+                 lr: float = 3e-4, lr_floor: float = 3e-5, warmup: int = 100, lengths: tuple[int, int] = (16, 63),
+                 noise: float = 0.0, evaluate=None, eval_every: int = 0, desc: str = "reward model",
+                 progress: bool = True):
+    """Bradley–Terry training (notebook 01): loss = −log σ(r_chosen − r_rejected), AdamW + cosine.
+
+    Each pair is cut to a random window (the longer of two draws in `lengths`, so most are long);
+    `noise` flips that fraction of labels (a noisy labeller). `evaluate(model)` runs every
+    `eval_every` steps; returns the model (in eval mode), with `model.history` = [(step, evaluate)].
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    rng, history = random.Random(seed), []
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
+    model.train()
+    for step in bar:
+        if eval_every and step % eval_every == 0:
+            history.append((step, evaluate(model.eval())))
+            model.train()
+        chosen, rejected = [], []
+        for _ in range(batch):
+            c, r = pairs[rng.randrange(len(pairs))]
+            if noise and rng.random() < noise:
+                c, r = r, c                                                  # a labeller's mistake
+            length = max(rng.randint(*lengths), rng.randint(*lengths))
+            chosen.append([tokenizer.eos_token_id] + crop(c, length, rng))
+            rejected.append([tokenizer.eos_token_id] + crop(r, length, rng))
+        scores = model(**encode_batch(tokenizer, chosen + rejected)).logits[:, 0]  # (2B,)
+        loss = bradley_terry_loss(scores[:batch], scores[batch:])
+        optimiser_step(model, opt, loss, lr_at(step, steps, lr, lr_floor, warmup), bar, step)
+    if eval_every:
+        history.append((steps, evaluate(model.eval())))
+    model.eval().history = history
+    return model
+
+
+def encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """(chosen, rejected) texts → token lists, without special tokens (`train_reward` adds `<eos>`)."""
+    chosen, rejected = zip(*pairs)
+    enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
+    return list(zip(enc(chosen), enc(rejected)))

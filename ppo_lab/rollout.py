@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig
 
-from .losses import logprobs_from_logits
+from .losses import entropy, logprobs_from_logits
 
 
 def position_ids(mask: torch.Tensor) -> torch.Tensor:
@@ -100,6 +100,7 @@ class Rollout:
     ref_logprobs: torch.Tensor   # log π_ref(token)
     values: torch.Tensor         # V_old(s_t)
     scores: torch.Tensor         # (B,) reward model's score
+    entropy: float               # mean per-token entropy of π_old's next-token distributions
 
 
 @torch.inference_mode()
@@ -120,4 +121,4 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     texts = [p + c for p, c in zip(prompts, completions)]
     scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
-                   logprobs, ref_logprobs, values.float(), scores)
+                   logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item())

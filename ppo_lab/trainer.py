@@ -10,7 +10,6 @@ The algorithm lives in `iteration`, `rewards_and_advantages` and `ppo_step`; the
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -68,11 +67,8 @@ def ppo_step(models: Models, optimizer, batch: Rollout, idx, advantages, returns
     logprobs = losses.logprobs_from_logits(logits, batch.response[idx])                 # (b, L)
     pg_loss, pg_stats = fns["policy_loss"](logprobs, batch.logprobs[idx], advantages[idx], mask, config.clip_eps)
     vf_loss, vf_stats = fns["value_loss"](values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
-    if config.ent_coef > 0:
-        entropy = fns["entropy"](logits, mask)
-    else:  # no gradient needed: measured for the logs only
-        with torch.no_grad():
-            entropy = fns["entropy"](logits.detach(), mask)
+    # S: only computed when it is in the objective (the rollout logs π_old's entropy either way)
+    entropy = fns["entropy"](logits, mask) if config.ent_coef > 0 else torch.zeros(())
     loss = fns["ppo_loss"](pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -127,7 +123,7 @@ def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef
         "objective/non_score_reward": non_score.mean().item(),
         "objective/rlhf_reward": (batch.scores + non_score).mean().item(),
         "policy/clipfrac_avg": mean("clipfrac"), "policy/approxkl_avg": mean("approx_kl"),
-        "policy/entropy_avg": mean("entropy"), "policy/entropy_bonus": config.ent_coef * mean("entropy"),
+        "policy/entropy_avg": batch.entropy, "policy/entropy_bonus": config.ent_coef * mean("entropy"),
         "loss/policy_avg": mean("loss/policy"), "loss/value_avg": mean("loss/value"),
         "loss/total_avg": mean("loss/total"), "val/ratio": mean("ratio_mean"), "val/clipfrac_avg": mean("vf_clipfrac"),
         "val/explained_variance": explained_variance(batch.values, returns, batch.mask),

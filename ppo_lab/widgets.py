@@ -38,3 +38,106 @@ def config_slider(field: str, value=None, step=None, description: str | None = N
     step = step or (1 if cls is widgets.IntSlider else (high - low) / 100)
     return cls(value=min(max(value, low), high), min=low, max=high, step=step,
                description=description or field, continuous_update=False)
+
+
+def clip_explorer():
+    """ε slider and sign of A → L_clip and its gradient against the ratio, with the six cases named."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from .plots import CLIP_CASES, clip_explorer_figure
+
+    eps = config_slider("clip_eps", value=0.2, description="ε (clip_eps)")
+    sign = widgets.ToggleButtons(options=[("A > 0", 1), ("A < 0", -1)], value=1, description="advantage")
+
+    def draw(clip_eps, advantage):
+        clip_explorer_figure(clip_eps, advantage)
+        plt.show()
+        for (where, s), text in CLIP_CASES.items():
+            if s == advantage:
+                print(f"• {text}")
+
+    return _explorer(draw, {"clip_eps": eps, "advantage": sign})
+
+
+def _explorer(draw, controls: dict):
+    """Sliders in a row, the figure below, redrawn on every change."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    out = widgets.interactive_output(draw, controls)
+    box = widgets.VBox([widgets.HBox(list(controls.values())), out])
+    display(box)
+    return box
+
+
+def gae_explorer(rewards, values):
+    """γ and λ sliders redraw the advantages of a fixed reward sequence (notebook 02)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import gae_figure
+
+    def draw(gamma, lam):
+        gae_figure(rewards, values, gamma, lam)
+        plt.show()
+
+    return _explorer(draw, {"gamma": config_slider("gamma", step=0.01, description="γ (gamma)"),
+                            "lam": config_slider("lam", step=0.01, description="λ (lam)")})
+
+
+def value_loss_explorer():
+    """V_old, R and ε_v sliders: the plain and the clipped value loss against the new value (notebook 03)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from .plots import value_loss_figure
+
+    def draw(old_value, ret, clip_eps_value):
+        value_loss_figure(old_value, ret, clip_eps_value)
+        plt.show()
+
+    return _explorer(draw, {
+        "old_value": widgets.FloatSlider(value=0.0, min=-3, max=3, step=0.1, description="V_old"),
+        "ret": widgets.FloatSlider(value=1.5, min=-3, max=3, step=0.1, description="return R"),
+        "clip_eps_value": config_slider("clip_eps_value", value=0.2, description="ε_v"),
+    })
+
+
+class Labeller:
+    """"You are the human" (notebook 01): pick the better of two reviews, pair after pair.
+
+    In a live notebook the learner clicks; outside one (CI) `scripted` answers ("left"/"right")
+    stand in for the clicks. `preferences()` gives the (chosen, rejected) pairs once all are answered.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]], scripted: list[str] | None = None):
+        self.pairs, self.answers = list(pairs), [None] * len(pairs)
+        if scripted is not None:
+            if len(scripted) != len(self.pairs) or set(scripted) - {"left", "right"}:
+                raise ValueError(f"scripted={scripted!r}: give one 'left' or 'right' per pair ({len(self.pairs)})")
+            self.answers = list(scripted)
+
+    def widget(self):
+        """Two buttons per pair; the choice is highlighted."""
+        import ipywidgets as widgets
+
+        rows = []
+        for i, (left, right) in enumerate(self.pairs):
+            buttons = [widgets.Button(description=side, layout=widgets.Layout(width="90px")) for side in ("left", "right")]
+            for button in buttons:
+                button.on_click(lambda b, i=i, bs=buttons: self._choose(i, b, bs))
+            texts = [widgets.HTML(f"<div style='width:380px'>{t}</div>") for t in (left, right)]
+            rows.append(widgets.HBox([widgets.Label(f"{i + 1}."), texts[0], buttons[0], texts[1], buttons[1]]))
+        return widgets.VBox(rows)
+
+    def _choose(self, i: int, button, buttons) -> None:
+        self.answers[i] = button.description
+        for b in buttons:
+            b.button_style = "success" if b is button else ""
+
+    def preferences(self) -> list[tuple[str, str]]:
+        """(chosen, rejected) for every pair; a clear error while some are unanswered."""
+        missing = [i + 1 for i, a in enumerate(self.answers) if a is None]
+        if missing:
+            raise ValueError(f"pairs {missing} are not labelled yet: click 'left' or 'right' on each, then rerun")
+        return [(left, right) if a == "left" else (right, left) for (left, right), a in zip(self.pairs, self.answers)]

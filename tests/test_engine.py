@@ -102,8 +102,13 @@ def test_first_minibatch_has_ratio_exactly_one_and_engine_functions_are_used(mod
                         overrides={name: counting(name) for name in calls})
     assert run.history[0]["val/first_ratio"] == 1.0
     steps = CI.ppo_epochs * CI.batch_size // CI.minibatch_size
-    assert calls == {"policy_loss": steps, "value_loss": steps, "entropy": steps, "ppo_loss": steps,
+    # c2 = 0 in the CI preset: the entropy term is left out of the objective, so never computed there
+    assert calls == {"policy_loss": steps, "value_loss": steps, "entropy": 0, "ppo_loss": steps,
                      "kl_per_token": 1, "gae": 1}
+    calls.update(entropy=0)
+    trainer.train(CI.replace(iterations=1, ent_coef=0.01), models, progress=False,
+                  overrides={"entropy": counting("entropy")})
+    assert calls["entropy"] == steps
 
 
 def test_history_names_the_metrics_as_trl_does(models):
@@ -143,3 +148,13 @@ def test_gpt2_shaped_policy_runs_one_iteration(bundled):
     config = PPOConfig(iterations=1, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8)
     run = trainer.train(config, models, progress=False)
     assert run.status == "finished" and len(run.history) == 1
+
+
+def test_value_head_saves_and_loads_with_safetensors(models, tmp_path):
+    with torch.no_grad():
+        models.policy.value_head.linear.weight.normal_()
+    models.policy.save_pretrained(str(tmp_path))
+    assert (tmp_path / "value_head.safetensors").exists() and (tmp_path / "model.safetensors").exists()
+    from ppo_lab.models import load_policy
+    loaded = load_policy(str(tmp_path))
+    assert torch.equal(loaded.value_head.linear.weight, models.policy.value_head.linear.weight)

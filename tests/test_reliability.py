@@ -1,7 +1,6 @@
 """Runs survive NaN and interrupts, resume exactly, load only safetensors, and never touch the network."""
 import copy
 import json
-import os
 import pathlib
 import shutil
 

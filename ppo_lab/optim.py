@@ -1,0 +1,26 @@
+"""Plumbing shared by the asset build and the live reward-model training: schedule and step."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def lr_at(step: int, steps: int, peak: float, floor: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine from `peak` down to `floor`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+def optimiser_step(model, opt, loss, lr: float, bar=None, step: int = 0) -> None:
+    """Set the learning rate, backprop, clip the gradient norm at 1, step, show the loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    if bar is not None and step % 20 == 0:
+        bar.set_postfix(loss=f"{loss.item():.3f}")

@@ -1,0 +1,238 @@
+"""Matplotlib figures of the course: every one titled, axes labelled with units, seeds as a band."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+LABELS = {  # metric → axis label with its unit
+    "env/reward_mean": "reward-model score (std units)",
+    "env/fraction_positive": "fraction positive (reward model)",
+    "gold/vader_mean": "VADER compound score (−1…1)",
+    "gold/fraction_positive": "fraction positive (VADER)",
+    "objective/kl": "KL to the reference (nats per completion)",
+    "objective/kl_coef": "β (KL coefficient)",
+    "policy/clipfrac_avg": "fraction of tokens clipped",
+    "val/explained_variance": "explained variance of V",
+}
+
+
+def seed_band(ax, runs, metric: str, label: str, color=None):
+    """Mean over seeds as a line, min–max over seeds as a band; x = PPO iteration."""
+    values = np.array([run.metric(metric) for run in runs])          # (seeds, iterations)
+    x = np.arange(values.shape[1])
+    line, = ax.plot(x, values.mean(0), label=f"{label} (mean of {len(runs)} seeds)", color=color)
+    ax.fill_between(x, values.min(0), values.max(0), alpha=0.25, color=line.get_color())
+    return line
+
+
+def curves(groups: dict, metrics: list[str], title: str):
+    """One panel per metric; each group (a setting → its runs over seeds) is a line with a band."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, runs in groups.items():
+            seed_band(ax, runs, metric, label)
+        ax.set_title(LABELS.get(metric, metric))
+        ax.set_xlabel("PPO iteration")
+        ax.set_ylabel(LABELS.get(metric, metric))
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def ppo_cycle_diagram():
+    """The PPO cycle as boxes and arrows: Phase I (rollout, scoring) and Phase II (updates)."""
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    boxes = {
+        "prompts": (0.02, 0.55, "completion prompts\n(prompt hoàn thành)"),
+        "policy": (0.24, 0.55, "policy LLM\n+ value head\n(hàm giá trị)"),
+        "reward": (0.48, 0.55, "reward model\n(mô hình phần thưởng)\n+ KL to reference"),
+        "adv": (0.72, 0.55, "advantages, returns\n(GAE)"),
+        "update": (0.48, 0.08, "Phase II: epochs × minibatches of\nL = L_clip − c1·L_VF + c2·S\n(lan truyền ngược)"),
+    }
+    for x, y, text in boxes.values():
+        ax.text(x + 0.1, y + 0.15, text, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.5", fc="#e8f0fe", ec="#3367d6"))
+    arrows = [((0.18, 0.70), (0.26, 0.70)), ((0.43, 0.70), (0.50, 0.70)), ((0.67, 0.70), (0.74, 0.70)),
+              ((0.82, 0.55), (0.66, 0.30)), ((0.50, 0.30), (0.34, 0.52))]
+    for start, end in arrows:
+        ax.annotate("", xy=end, xytext=start, arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.text(0.45, 0.97, "Phase I (giai đoạn I): rollouts and scoring", ha="center", fontsize=10, weight="bold")
+    ax.text(0.16, 0.25, "updated policy\nreplaces the old one", ha="center", fontsize=9, style="italic")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.axis("off")
+    ax.set_title("One PPO cycle (chu kỳ PPO)")
+    return fig
+
+
+def clip_objective(ratio, advantage: float, clip_eps):
+    """Per-token L_clip = min(r·A, clip(r, 1−ε, 1+ε)·A) and its derivative d L_clip / d r."""
+    ratio = np.asarray(ratio, dtype=float)
+    clipped = ratio if clip_eps is None else np.clip(ratio, 1 - clip_eps, 1 + clip_eps)
+    unclipped_obj, clipped_obj = ratio * advantage, clipped * advantage
+    objective = np.minimum(unclipped_obj, clipped_obj)
+    grad = np.where(unclipped_obj <= clipped_obj, advantage, 0.0)      # the min picks the unclipped term
+    return objective, grad
+
+
+CLIP_CASES = {  # (where the ratio is, sign of A) → what PPO does there
+    ("below", +1): "r < 1−ε, A > 0: the good action became less likely — full gradient pushes it back up",
+    ("inside", +1): "1−ε ≤ r ≤ 1+ε, A > 0: inside the trust region — ordinary policy gradient",
+    ("above", +1): "r > 1+ε, A > 0: already much more likely — clipped, zero gradient (stop here)",
+    ("below", -1): "r < 1−ε, A < 0: already much less likely — clipped, zero gradient (stop here)",
+    ("inside", -1): "1−ε ≤ r ≤ 1+ε, A < 0: inside the trust region — ordinary policy gradient",
+    ("above", -1): "r > 1+ε, A < 0: the bad action became more likely — full gradient pushes it back down",
+}
+
+
+def clip_explorer_figure(clip_eps: float, advantage: float):
+    """L_clip and its gradient against the ratio, the trust region shaded, for one ε and sign of A."""
+    r = np.linspace(0.0, 2.0, 401)
+    obj, grad = clip_objective(r, advantage, clip_eps)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax in (ax1, ax2):
+        ax.axvspan(1 - clip_eps, 1 + clip_eps, color="#c8e6c9", alpha=0.6, label="trust region (vùng tin cậy)")
+        ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("probability ratio r = π_θ / π_old")
+        ax.grid(alpha=0.3)
+    ax1.plot(r, r * advantage, ls="--", color="grey", label="unclipped r·A")
+    ax1.plot(r, obj, lw=2, label="L_clip = min(r·A, clip(r)·A)")
+    ax1.set_ylabel("per-token objective (advantage units)")
+    ax1.set_title(f"L_clip for A = {advantage:+.0f}, ε = {clip_eps:.2f}")
+    ax2.plot(r, grad, lw=2, color="C3", label="∂L_clip/∂r")
+    ax2.set_ylabel("gradient w.r.t. the ratio")
+    ax2.set_title("Where PPO still pushes: the gradient")
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def token_heatmap(tokens: list[list[str]], values, title: str, label: str, prompts: list[str] | None = None):
+    """Each token of each completion on a coloured box: blue below 0, red above (diverging scale)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import TwoSlopeNorm
+
+    values = np.asarray(values, dtype=float)                            # (B, L)
+    limit = max(1e-6, float(np.abs(values).max()))
+    norm, cmap = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit), colormaps["coolwarm"]
+    fig, ax = plt.subplots(figsize=(13, 0.55 * len(tokens) + 1.2))
+    for row, toks in enumerate(tokens):
+        x = 0.0
+        if prompts:
+            ax.text(x, -row, prompts[row], fontsize=8, va="center", ha="left", color="dimgrey", style="italic")
+            x += 0.0075 * len(prompts[row]) + 0.01
+        for col, tok in enumerate(toks):
+            text = tok.replace("\n", "⏎") or "·"
+            ax.text(x, -row, text, fontsize=8, va="center", ha="left", family="monospace",
+                    bbox=dict(boxstyle="square,pad=0.15", fc=cmap(norm(values[row, col])), ec="none"))
+            x += 0.0075 * max(len(text), 1) + 0.004
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(-len(tokens) + 0.5, 0.5)
+    ax.axis("off")
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.02, pad=0.01, label=label)
+    ax.set_title(title)
+    return fig
+
+
+def gae_figure(rewards, values, gamma: float, lam: float):
+    """Rewards, values, TD errors δ_t and GAE advantages A_t for one fixed sequence of tokens."""
+    import torch
+
+    from .advantages import gae
+
+    r = torch.tensor([rewards], dtype=torch.float64)
+    v = torch.tensor([values], dtype=torch.float64)
+    mask = torch.ones_like(r, dtype=torch.bool)
+    advantages, returns = gae(r, v, mask, gamma, lam)
+    next_v = torch.cat([v[:, 1:], torch.zeros(1, 1, dtype=v.dtype)], 1)
+    delta = r + gamma * next_v - v
+    t = np.arange(len(rewards))
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.bar(t - 0.2, np.asarray(rewards), width=0.4, label="reward r_t", color="#9e9e9e")
+    ax.plot(t, np.asarray(values), "o-", label="value V(s_t)", color="C0")
+    ax.plot(t, delta[0].numpy(), "s--", label="TD error δ_t", color="C2", alpha=0.7)
+    ax.bar(t + 0.2, advantages[0].numpy(), width=0.4, label="advantage A_t (GAE)", color="C3")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("response token t")
+    ax.set_ylabel("reward units")
+    ax.set_title(f"GAE with γ = {gamma:.2f}, λ = {lam:.2f}")
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def value_loss_figure(old_value: float, ret: float, clip_eps_value: float):
+    """Plain ½(V − R)² and the clipped value loss against the new value V, with the clip range shaded."""
+    v = np.linspace(ret - 3, ret + 3, 401)
+    plain = 0.5 * (v - ret) ** 2
+    v_clip = old_value + np.clip(v - old_value, -clip_eps_value, clip_eps_value)
+    clipped = 0.5 * np.maximum((v - ret) ** 2, (v_clip - ret) ** 2)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.axvspan(old_value - clip_eps_value, old_value + clip_eps_value, color="#c8e6c9", alpha=0.6,
+               label="V_old ± ε_v")
+    ax.plot(v, plain, ls="--", label="½(V − R)²")
+    ax.plot(v, clipped, lw=2, label="clipped: ½·max((V − R)², (V_clip − R)²)")
+    ax.axvline(ret, color="C3", lw=1, label=f"return R = {ret:+.1f}")
+    ax.axvline(old_value, color="grey", lw=1, ls=":", label=f"V_old = {old_value:+.1f}")
+    ax.set_xlabel("new value prediction V")
+    ax.set_ylabel("value loss (reward units²)")
+    ax.set_title(f"Value loss vs the new value (ε_v = {clip_eps_value:.2f})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def values_vs_returns(before: dict, after: dict, row: int = 0):
+    """One completion's per-token values before and after training, against the returns (notebook 02)."""
+    t = np.arange(after["values"].shape[1])
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.plot(t, before["values"][row].numpy(), "o-", label="value before training", color="grey")
+    ax.plot(t, after["values"][row].numpy(), "o-", label="value after training", color="C0")
+    ax.plot(t, after["returns"][row].numpy(), "s--", label="return R_t (after)", color="C3")
+    ax.set_xticks(t)
+    ax.set_xticklabels(after["tokens"][row], rotation=70, fontsize=7, family="monospace")
+    ax.set_xlabel("response token")
+    ax.set_ylabel("expected reward (std units)")
+    ax.set_title(f"Per-token values of a completion of {after['batch'].prompts[row]!r}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_curves(groups: dict, title: str):
+    """Held-out pairwise accuracy during reward-model training; each group's seeds as a band."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for label, models in groups.items():
+        steps = [s for s, _ in models[0].history]
+        acc = np.array([[a for _, a in m.history] for m in models])          # (seeds, evals)
+        line, = ax.plot(steps, acc.mean(0), "o-", label=f"{label} (mean of {len(models)} seeds)")
+        ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.25, color=line.get_color())
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xlabel("training step (batches of preference pairs)")
+    ax.set_ylabel("held-out pairwise accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def score_histogram(pos, neg, threshold: float, title: str):
+    """The reward model's scores of human-labelled positive and negative texts."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bins = np.linspace(min(np.min(pos), np.min(neg)), max(np.max(pos), np.max(neg)), 40)
+    ax.hist(neg, bins=bins, alpha=0.6, label="negative reviews (human label)", color="C0")
+    ax.hist(pos, bins=bins, alpha=0.6, label="positive reviews (human label)", color="C3")
+    ax.axvline(threshold, color="black", ls="--", lw=1, label=f"positive threshold {threshold:+.2f}")
+    ax.set_xlabel("reward-model score (std units)")
+    ax.set_ylabel("number of texts")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
