@@ -129,7 +129,7 @@ def _check(name: str, value) -> None:
 PRESETS: dict[str, dict] = {
     "tiny": {},
     # seconds, for tests and notebooks in CI: same code, smaller batches, a bolder step size
-    "ci": {"iterations": 8, "batch_size": 32, "minibatch_size": 8, "ppo_epochs": 4, "learning_rate": 3e-4,
+    "ci": {"iterations": 10, "batch_size": 32, "minibatch_size": 8, "ppo_epochs": 4, "learning_rate": 3e-4,
            "sample_every": 4, "num_samples": 4},
     "gpt2": {"policy": "gpt2", "reward_model": "lvwerra/distilbert-imdb", "device": "auto",
              "batch_size": 64, "minibatch_size": 16, "response_length": 48, "prompt_length": 16,
