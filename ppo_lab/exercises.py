@@ -3,7 +3,8 @@
     lab.exercises.check("00.steps", answer)
 
 An unanswered exercise (`None`) is reported as such and never fails a notebook run; a wrong answer
-gets a hint, never the answer itself.
+gets a hint, never the answer itself. "Build it yourself": `check_impl("policy_loss", my_fn)` runs
+your own engine function through a battery of checks against the package's (see `impl_checks`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from .impl_checks import check_impl  # noqa: F401  (lab.exercises.check_impl)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,17 @@ def _td_errors_ok(fn) -> bool:
     cases = [([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 1.0, [0.0, 0.0, 1.0]),
              ([1.0, 2.0], [0.5, 1.0], 0.9, [1.4, 1.0]), ([0.0], [2.0], 0.5, [-2.0])]
     return all(np.allclose(np.asarray(fn(r, v, g), dtype=float), want) for r, v, g, want in cases)
+
+
+def _matches(reference: Callable, cases, tol: float = 1e-9) -> Callable[[object], bool]:
+    """A checker of a learner's small function: the reference's value on every case of arguments."""
+    return lambda fn: callable(fn) and all(math.isclose(float(fn(*args)), reference(*args), abs_tol=tol)
+                                           for args in cases)
+
+
+def _distinct_1_ok(fn) -> bool:
+    cases = [(["a b a", "b c"], 3 / 5), (["x x x x"], 1 / 4), (["one two", "three"], 1.0)]
+    return all(math.isclose(float(fn(texts)), want, abs_tol=1e-9) for texts, want in cases)
 
 
 EXERCISES = {
@@ -93,12 +107,104 @@ EXERCISES = {
                            "σ(x) = 1/(1 + e^(−x)); compute σ(2), then −log of it."),
     "01.shift": Exercise("Adding +5 to every score changes the pairwise accuracy by?", _close(0.0),
                          "Pairwise accuracy only compares r_chosen with r_rejected. Does their difference change?"),
-    "01.preference_probability": Exercise("Write preference_probability(r_chosen, r_rejected) = σ(r_chosen − r_rejected).",
-                                          lambda fn: callable(fn) and all(math.isclose(float(fn(c, r)), 1 / (1 + math.exp(r - c)),
-                                                                                       abs_tol=1e-9)
-                                                                          for c, r in ((2, 0), (0, 0), (-1, 3), (10, -10))),
-                                          "The logistic function of the difference: 1 / (1 + exp(−(r_chosen − r_rejected)))."),
+    "01.preference_probability": Exercise(
+        "Write preference_probability(r_chosen, r_rejected) = σ(r_chosen − r_rejected).",
+        _matches(lambda c, r: 1 / (1 + math.exp(r - c)), ((2, 0), (0, 0), (-1, 3), (10, -10))),
+        "The logistic function of the difference: 1 / (1 + exp(−(r_chosen − r_rejected)))."),
 }
+
+
+EXERCISES.update({  # notebook 05
+    "05.uniform8": Exercise("The entropy (nats) of a uniform distribution over 8 tokens?", _close(math.log(8), 5e-4),
+                            "Every token has probability 1/8, so S = −Σ (1/8)·log(1/8). How many equal terms "
+                            "are there?"),
+    "05.temperature": Exercise("T > 1 makes the entropy of softmax(logits/T) 'higher' or 'lower'?",
+                               lambda a: str(a).strip().lower() == "higher",
+                               "Dividing the logits by a large T shrinks the gaps between them. What does a "
+                               "distribution with small gaps between its logits look like?"),
+    "05.distinct_1": Exercise("Write distinct_1(texts): unique words / all words, over all texts.",
+                              lambda fn: callable(fn) and _distinct_1_ok(fn),
+                              "Split every text on whitespace, pool the words of all texts in one list, then "
+                              "divide the size of its set by its length."),
+})
+
+
+EXERCISES.update({  # notebook 06
+    "06.total_loss": Exercise("pg_loss = 0.5, vf_loss = 2, S = 3, c1 = 0.1, c2 = 0.01: the loss minimised?",
+                              _close(0.67, 1e-6),
+                              "The optimiser minimises pg_loss + c1·vf_loss − c2·S. Watch the sign of the "
+                              "entropy term."),
+    "06.k1": Exercise("log π = −1, log π_ref = −2 on a sampled token: k1?", _close(1.0),
+                      "k1 = log π − log π_ref: the policy's log-prob minus the reference's, in that order."),
+    "06.adaptive": Exercise("KL = 12, target 6, β = 0.1, n = 64, H = 256: the new β?", _close(0.105, 1e-6),
+                            "First the error KL/target − 1, clipped to [−0.2, 0.2]; then β·(1 + error·n/H)."),
+    "06.k3": Exercise("Write k3(logprob, ref_logprob) = (r − 1) − log r, r = exp(ref_logprob − logprob).",
+                      _matches(lambda a, b: math.expm1(b - a) - (b - a),
+                               ((-1.0, -2.0), (-2.0, -1.0), (-0.5, -0.5), (0.0, -3.0))),
+                      "Compute log r = ref_logprob − logprob first, then r = exp(log r); the result is never "
+                      "negative."),
+})
+
+
+def _trl_batch_args_ok(fn) -> bool:
+    """TRL 1.12, one GPU, no accumulation: a rollout is per_device_train_batch_size completions, cut into
+    num_mini_batches minibatches (one optimiser step each)."""
+    for batch, mini in ((64, 16), (64, 64), (32, 8), (12, 4), (96, 24)):
+        args = fn(batch, mini)
+        p, g, n = (args[k] for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_mini_batches"))
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (p, g, n)):
+            return False
+        if not (g == 1 and p * g == batch and n * mini == batch):
+            return False
+    return True
+
+
+EXERCISES.update({  # notebook 08
+    "08.adam_gb": Exercise("gpt2 has 124,439,808 parameters. In fp32 with Adam, weights + gradients + Adam's two "
+                           "moments take how many GB (10⁹ bytes)?", _close(124_439_808 * 16 / 1e9, 0.02),
+                           "A float32 number takes 4 bytes. Count how many float32 numbers each parameter needs "
+                           "while it trains: the weight itself, its gradient, and one per Adam moment."),
+    "08.logits_mb": Exercise("The gpt2 preset's minibatch: 16 completions, logits kept for 48 + 1 positions over a "
+                             "vocabulary of 50,257, in fp32: how many MB (10⁶ bytes)?",
+                             _close(16 * 49 * 50257 * 4 / 1e6, 1.0),
+                             "The logits tensor has shape (completions, positions, vocabulary); multiply the three "
+                             "sizes, then the bytes of one float32, then convert bytes to MB."),
+    "08.trl_batch_args": Exercise("Write trl_batch_args(batch_size, minibatch_size) → dict of TRL 1.12's "
+                                  "per_device_train_batch_size, gradient_accumulation_steps (keep it 1) and "
+                                  "num_mini_batches, on one GPU.", lambda fn: callable(fn) and _trl_batch_args_ok(fn),
+                                  "In TRL 1.12 one rollout is per_device_train_batch_size × "
+                                  "gradient_accumulation_steps completions (our batch_size), cut into "
+                                  "num_mini_batches minibatches (each of our minibatch_size). Use whole numbers "
+                                  "(//), not floats."),
+})
+
+
+def _names_mystery(exercise: str) -> Callable[[object], bool]:
+    """The answer names the failure recipe behind `exercise` (`failures.MYSTERIES`), in any case or spacing."""
+    def correct(answer) -> bool:
+        from .failures import FAILURES, MYSTERIES
+
+        name = str(answer).strip().lower().replace(" ", "_").replace("-", "_")
+        if name not in FAILURES:
+            raise ValueError(f"{answer!r} is not a failure name; valid: {sorted(FAILURES)}")
+        return name == MYSTERIES[exercise]
+    return correct
+
+
+EXERCISES.update({  # notebook 07
+    **{name: Exercise(f"Which setting is broken in the runs of mystery {name[-1]}? Answer with a name from "
+                      "lab.failures.FAILURES.", _names_mystery(name), hint) for name, hint in (
+        ("07.bug_1", ("Look at the direction of the reward panel before anything else: does the run get better or "
+                     "worse at the task than the healthy run, while the value head keeps learning?")),
+        ("07.bug_2", ("Look at the very first iteration, before the policy has drifted: which bug makes the ratio, "
+                     "clip fraction and approx-KL non-zero when π_θ and π_old should still be the same network?")),
+        ("07.bug_3", ("Compare the size of the numbers, not only their direction: how far above its band is the "
+                     "approx-KL, and what happened to the entropy?")))},
+    "07.first_ratio": Exercise("In a healthy run, what is the mean ratio π_θ/π_old at the first minibatch of each "
+                               "rollout?", _close(1.0, 1e-9),
+                               "Before the first optimiser step of Phase II, which weights computed π_old, and "
+                               "which compute π_θ?"),
+})
 
 
 def check(name: str, answer) -> bool:
@@ -116,3 +222,65 @@ def check(name: str, answer) -> bool:
         return False
     print(f"[{name}] right!" if right else f"[{name}] not yet.\n  hint: {exercise.hint}")
     return right
+
+
+def _probe_args(name: str) -> tuple:
+    """A tiny valid input for an engine function, to see whether a learner's version is implemented."""
+    x, mask = torch.zeros(1, 3), torch.ones(1, 3, dtype=torch.bool)
+    return {"gae": (x, x, mask, 1.0, 0.95), "value_loss": (x, x, x, mask, 0.2), "policy_loss": (x, x, x, mask, 0.2),
+            "entropy": (torch.zeros(1, 3, 5), mask), "kl_per_token": (x, x, "k1"),
+            "ppo_loss": (torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0), 0.1, 0.0)}[name]
+
+
+def use_impl(name: str, fn):
+    """The function the next cells train with: yours once it is implemented, else the package's own.
+
+    Says which one it picked. "Implemented" means it no longer raises NotImplementedError; whether
+    it is *right* is what `check_impl` and the training curves tell you.
+    """
+    from .trainer import ENGINE_FUNCTIONS
+
+    if name not in ENGINE_FUNCTIONS:
+        raise KeyError(f"name={name!r} is not an engine function; valid: {sorted(ENGINE_FUNCTIONS)}")
+    package = ENGINE_FUNCTIONS[name]
+    try:
+        fn(*_probe_args(name))
+    except NotImplementedError:
+        print(f"[{name}] using the package's own {package.__module__}.{package.__name__}: yours is not "
+              "implemented yet (fill in the cell above and rerun from there).")
+        return package
+    except Exception as e:  # implemented, but broken on a tiny input: train with it anyway, and say so
+        print(f"[{name}] using YOUR {getattr(fn, '__name__', name)}; warning: on a tiny test input it raised "
+              f"{type(e).__name__}: {e}")
+        return fn
+    print(f"[{name}] using YOUR {getattr(fn, '__name__', name)} in the runs below.")
+    return fn
+
+
+def same_run(a, b) -> bool:
+    """True when two runs logged exactly the same numbers (wall-clock timings aside)."""
+    strip = lambda run: [{k: v for k, v in h.items() if not k.startswith("time/")} for h in run.history]  # noqa: E731
+    return strip(a) == strip(b) and a.samples == b.samples
+
+
+def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/kl")):
+    """Train twice from the bundled start with the same seed — the package's functions, then with
+    `overrides` — and plot both runs side by side. Returns (reference, yours).
+
+    With correct functions the two runs are the same run, number for number (`same_run`).
+    """
+    import matplotlib.pyplot as plt
+
+    from .plots import curves
+    from .trainer import ENGINE_FUNCTIONS, train
+
+    reference = train(config, progress=False)
+    yours = train(config, overrides=overrides, progress=False)
+    whose = ", ".join(f"{'your' if fn is not ENGINE_FUNCTIONS[n] else 'the package' + chr(39) + 's'} {n}"
+                      for n, fn in overrides.items())
+    curves({"reference: the package's functions": [reference], f"this run: {whose}": [yours]}, list(metrics),
+           f"Trained with {whose}, beside the reference run (same seed)")
+    plt.show()
+    print("identical to the reference run, number for number" if same_run(reference, yours)
+          else "this run differs from the reference run")
+    return reference, yours

@@ -1,27 +1,35 @@
 """Runs over seeds and settings (the notebooks' live ablations), and before/after comparisons."""
 from __future__ import annotations
 
-import copy
-
 import torch
 
+from . import cache
 from .config import PPOConfig
 from .models import Models, load_models
 from .rollout import encode_prompts, positive_threshold, reward_scores, sample
 from .rollout import rollout as rollout_batch
-from .trainer import Run, train
+from .trainer import Run
 
 
-def over_seeds(config: PPOConfig, seeds=(0, 1), models: Models | None = None, **train_kwargs) -> list[Run]:
-    """The same config trained once per seed, each from a fresh copy of the starting models."""
+def over_seeds(config: PPOConfig, seeds=(0, 1), models: Models | None = None, use_cache: bool = True,
+               **train_kwargs) -> list[Run]:
+    """The same config trained once per seed, each from a fresh copy of the starting models.
+
+    Finished runs come from the run cache when an identical one was trained before (`ppo_lab.cache`;
+    `use_cache=False` or `PPO_LAB_CACHE=off` always trains).
+    """
     base = models or load_models(config)
-    return [train(config.replace(seed=s), copy.deepcopy(base), **train_kwargs) for s in seeds]
+    start = cache.weights_checksum(base) if use_cache and cache.cache_dir() else None
+    return [cache.cached_train(config.replace(seed=s), base, use_cache=use_cache, starting_weights=start,
+                               **train_kwargs) for s in seeds]
 
 
-def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), **train_kwargs) -> dict[str, list[Run]]:
+def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), use_cache: bool = True,
+             **train_kwargs) -> dict[str, list[Run]]:
     """One group of runs per value of a config field: {"field=value": [runs over seeds]}."""
     base = load_models(config)
-    return {f"{field}={v}": over_seeds(config.replace(**{field: v}), seeds, base, **train_kwargs) for v in values}
+    return {f"{field}={v}": over_seeds(config.replace(**{field: v}), seeds, base, use_cache, **train_kwargs)
+            for v in values}
 
 
 @torch.inference_mode()

@@ -64,7 +64,7 @@ def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     logits = logits if logits.dtype == torch.float64 else logits.float()
     logp = torch.log_softmax(logits, dim=-1)                  # (B, T, V)
-    p_logp = torch.where(logp > -torch.inf, logp.exp() * logp, 0.0)  # 0·log 0 = 0
+    p_logp = logp.exp() * torch.where(logp > -torch.inf, logp, 0.0)  # 0·log 0 = 0, and a finite gradient
     per_token = -p_logp.sum(-1)                               # (B, T)
     return masked_mean(per_token, mask)
 

@@ -207,3 +207,23 @@ def load_models(config) -> Models:
     reward_model = load_reward_model(config.reward_model, device)
     reward_tokenizer = load_tokenizer(config.reward_model, "reward_model")
     return Models(policy, ref, reward_model, tokenizer, reward_tokenizer)
+
+
+def models_from_config(lm_config, device="cpu", reward_model: str = "tiny-reward", tokenizer: str = "tiny-gpt2",
+                       seed: int = 0) -> Models:
+    """A policy of any `GPT2Config` shape (e.g. gpt2's own), random weights, no download (notebook 08).
+
+    The stand-in for `load_models` where the Hub cannot be reached: the same `PolicyWithValueHead`,
+    frozen reference and reward-model loader, with the bundled tokenizer and reward model by default.
+    """
+    from transformers import GPT2LMHeadModel
+
+    device = pick_device(device)
+    tok = load_tokenizer(tokenizer, "policy")
+    torch.manual_seed(seed)
+    policy = PolicyWithValueHead(fuse_gelu(GPT2LMHeadModel(lm_config)))
+    if len(tok) > policy.lm.get_input_embeddings().num_embeddings:
+        policy.lm.resize_token_embeddings(len(tok))
+    policy = policy.to(device).eval()
+    ref = copy.deepcopy(policy.lm).eval().requires_grad_(False)
+    return Models(policy, ref, load_reward_model(reward_model, device), tok, load_tokenizer(reward_model, "reward_model"))

@@ -13,7 +13,20 @@ LABELS = {  # metric → axis label with its unit
     "objective/kl_coef": "β (KL coefficient)",
     "policy/clipfrac_avg": "fraction of tokens clipped",
     "val/explained_variance": "explained variance of V",
+    "policy/entropy_avg": "entropy of π (nats per token)",
+    "env/distinct_2": "distinct-2 of the completions (0…1)",
 }
+
+
+def style_axes(ax, title: str, xlabel: str, ylabel: str, legend: bool = True, grid: bool = True) -> None:
+    """Every panel of the course: a title, both axes labelled (with units), a legend, a light grid."""
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend(fontsize=8)
+    if grid:
+        ax.grid(alpha=0.3)
 
 
 def seed_band(ax, runs, metric: str, label: str, color=None):
@@ -31,11 +44,7 @@ def curves(groups: dict, metrics: list[str], title: str):
     for ax, metric in zip(axes[0], metrics):
         for label, runs in groups.items():
             seed_band(ax, runs, metric, label)
-        ax.set_title(LABELS.get(metric, metric))
-        ax.set_xlabel("PPO iteration")
-        ax.set_ylabel(LABELS.get(metric, metric))
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        style_axes(ax, LABELS.get(metric, metric), "PPO iteration", LABELS.get(metric, metric))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -178,11 +187,8 @@ def value_loss_figure(old_value: float, ret: float, clip_eps_value: float):
     ax.plot(v, clipped, lw=2, label="clipped: ½·max((V − R)², (V_clip − R)²)")
     ax.axvline(ret, color="C3", lw=1, label=f"return R = {ret:+.1f}")
     ax.axvline(old_value, color="grey", lw=1, ls=":", label=f"V_old = {old_value:+.1f}")
-    ax.set_xlabel("new value prediction V")
-    ax.set_ylabel("value loss (reward units²)")
-    ax.set_title(f"Value loss vs the new value (ε_v = {clip_eps_value:.2f})")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    style_axes(ax, f"Value loss vs the new value (ε_v = {clip_eps_value:.2f})", "new value prediction V",
+          "value loss (reward units²)")
     fig.tight_layout()
     return fig
 
@@ -196,11 +202,8 @@ def values_vs_returns(before: dict, after: dict, row: int = 0):
     ax.plot(t, after["returns"][row].numpy(), "s--", label="return R_t (after)", color="C3")
     ax.set_xticks(t)
     ax.set_xticklabels(after["tokens"][row], rotation=70, fontsize=7, family="monospace")
-    ax.set_xlabel("response token")
-    ax.set_ylabel("expected reward (std units)")
-    ax.set_title(f"Per-token values of a completion of {after['batch'].prompts[row]!r}")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    style_axes(ax, f"Per-token values of a completion of {after['batch'].prompts[row]!r}", "response token",
+          "expected reward (std units)")
     fig.tight_layout()
     return fig
 
@@ -214,11 +217,7 @@ def accuracy_curves(groups: dict, title: str):
         line, = ax.plot(steps, acc.mean(0), "o-", label=f"{label} (mean of {len(models)} seeds)")
         ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.25, color=line.get_color())
     ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
-    ax.set_xlabel("training step (batches of preference pairs)")
-    ax.set_ylabel("held-out pairwise accuracy")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    style_axes(ax, title, "training step (batches of preference pairs)", "held-out pairwise accuracy")
     fig.tight_layout()
     return fig
 
@@ -230,8 +229,106 @@ def score_histogram(pos, neg, threshold: float, title: str):
     ax.hist(neg, bins=bins, alpha=0.6, label="negative reviews (human label)", color="C0")
     ax.hist(pos, bins=bins, alpha=0.6, label="positive reviews (human label)", color="C3")
     ax.axvline(threshold, color="black", ls="--", lw=1, label=f"positive threshold {threshold:+.2f}")
-    ax.set_xlabel("reward-model score (std units)")
-    ax.set_ylabel("number of texts")
+    style_axes(ax, title, "reward-model score (std units)", "number of texts", grid=False)
+    fig.tight_layout()
+    return fig
+
+
+def next_token_figure(tokens: list[str], probs, temperature: float, entropy: float, prompt: str):
+    """The k most likely next tokens and their probabilities at one temperature (notebook 05)."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(tokens))
+    ax.bar(x, probs, color="#3367d6", label=f"T = {temperature:.2f}")
+    ax.set_xticks(x, [repr(t)[1:-1] for t in tokens], rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("next token (the most likely ones)")
+    ax.set_ylabel("probability π(token | prompt)")
+    ax.set_title(f"Next token after {prompt!r}: entropy S = {entropy:.2f} nats")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def term_bars(terms: dict[str, dict], title: str):
+    """Two bar charts: each objective term's weighted value, and the norm of its gradient."""
+    names = list(terms)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    colors = ["#3367d6", "#e8710a", "#188038"][:len(names)]
+    for ax, key, label in ((axes[0], "weighted", "weighted value in the loss"),
+                           (axes[1], "grad_norm", "‖gradient‖ w.r.t. the policy's weights")):
+        ax.bar(names, [terms[n][key] for n in names], color=colors)
+        ax.set_title(label)
+        ax.set_xlabel("term of −L = −L_clip + c1·L_VF − c2·S")
+        ax.set_ylabel(label)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(grid, xs, ys, title: str, xlabel: str, ylabel: str, value_label: str):
+    """A value per (y, x) setting as coloured cells, each cell annotated with its number."""
+    grid = np.asarray(grid, dtype=float)                               # (len(ys), len(xs))
+    fig, ax = plt.subplots(figsize=(1.6 * len(xs) + 3, 1.0 * len(ys) + 2))
+    image = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", color="white" if v < grid.mean() else "black")
+    style_axes(ax, title, xlabel, ylabel, legend=False, grid=False)
+    fig.colorbar(image, ax=ax, label=value_label)
+    fig.tight_layout()
+    return fig
+
+
+def reward_vs_kl(groups: dict, title: str):
+    """Each setting's path through (KL to the reference, reward): mean over seeds, one dot per iteration."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, runs in groups.items():
+        kl = np.mean([r.metric("objective/kl") for r in runs], 0)
+        reward = np.mean([r.metric("env/reward_mean") for r in runs], 0)
+        line, = ax.plot(kl, reward, marker="o", ms=3, label=f"{label} (mean of {len(runs)} seeds)")
+        ax.plot(kl[-1], reward[-1], marker="*", ms=14, color=line.get_color())
+    style_axes(ax, title, LABELS["objective/kl"], LABELS["env/reward_mean"])
+    fig.tight_layout()
+    return fig
+
+
+def proxy_vs_gold(groups: dict, title: str, gold: str = "gold/vader_mean"):
+    """Proxy reward (left axis, solid) and the gold oracle's score (right axis, dashed) on one plot."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    right = ax.twinx()
+    for label, runs in groups.items():
+        line = seed_band(ax, runs, "env/reward_mean", f"{label}: proxy reward")
+        values = np.array([r.metric(gold) for r in runs])
+        x = np.arange(values.shape[1])
+        right.plot(x, values.mean(0), ls="--", color=line.get_color(), label=f"{label}: gold ({gold})")
+        right.fill_between(x, values.min(0), values.max(0), alpha=0.12, color=line.get_color())
+    ax.set_xlabel("PPO iteration")
+    ax.set_ylabel(LABELS["env/reward_mean"] + " — solid")
+    right.set_ylabel(LABELS.get(gold, gold) + " — dashed")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def kl_estimators(k1, k3, title: str):
+    """Histograms of the per-token KL estimates k1 and k3 on the same tokens, with their means."""
+    k1, k3 = np.asarray(k1).ravel(), np.asarray(k3).ravel()
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    bins = np.linspace(min(k1.min(), k3.min()), max(k1.max(), k3.max()), 60)
+    for values, name, color in ((k1, "k1 = log π − log π_ref", "#3367d6"), (k3, "k3 = (r − 1) − log r", "#e8710a")):
+        ax.hist(values, bins=bins, alpha=0.55, color=color, label=f"{name}  (mean {values.mean():.3f})")
+        ax.axvline(values.mean(), color=color, ls="--")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("per-token KL estimate (nats)")
+    ax.set_ylabel("number of tokens")
+    ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -20,6 +20,7 @@ from . import advantages as adv_lib
 from . import checkpoint, losses, rewards
 from .config import PPOConfig
 from .models import Models, load_models
+from .diversity import distinct_n
 from .reward import gold_scores
 from .rollout import Rollout, positive_threshold, response_logits, rollout
 
@@ -120,6 +121,7 @@ def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef
         "gold/vader_mean": gold.mean().item(), "gold/fraction_positive": (gold > 0.05).float().mean().item(),
         "objective/kl": kl_sum.mean().item(), "objective/kl_coef": kl_coef,
         "objective/entropy": (-batch.logprobs * batch.mask).sum(1).mean().item(),
+        "env/distinct_2": distinct_n(batch.completions, 2),
         "objective/non_score_reward": non_score.mean().item(),
         "objective/rlhf_reward": (batch.scores + non_score).mean().item(),
         "policy/clipfrac_avg": mean("clipfrac"), "policy/approxkl_avg": mean("approx_kl"),

@@ -103,6 +103,31 @@ def value_loss_explorer():
     })
 
 
+def temperature_explorer(models, prompt: str = "this movie was", k: int = 20):
+    """Temperature slider → the bundled policy's real next-token distribution and its entropy (notebook 05)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .losses import entropy
+    from .plots import next_token_figure
+    from .rollout import encode_prompts
+
+    ids, mask = encode_prompts(models.tokenizer, [prompt], models.policy.lm.device)
+    with torch.inference_mode():
+        logits = models.policy.lm(input_ids=ids, attention_mask=mask).logits[0, -1].float()   # (V,)
+
+    def draw(temperature):
+        scaled = logits / temperature
+        probs = torch.softmax(scaled, -1)
+        top = probs.topk(k)
+        tokens = [models.tokenizer.decode([i]) for i in top.indices.tolist()]
+        s = entropy(scaled[None, None], torch.ones(1, 1, dtype=torch.bool)).item()
+        next_token_figure(tokens, top.values.numpy(), temperature, s, prompt)
+        plt.show()
+
+    return _explorer(draw, {"temperature": config_slider("temperature", step=0.05, description="T")})
+
+
 class Labeller:
     """"You are the human" (notebook 01): pick the better of two reviews, pair after pair.
 
@@ -123,7 +148,8 @@ class Labeller:
 
         rows = []
         for i, (left, right) in enumerate(self.pairs):
-            buttons = [widgets.Button(description=side, layout=widgets.Layout(width="90px")) for side in ("left", "right")]
+            buttons = [widgets.Button(description=side, layout=widgets.Layout(width="90px"))
+                       for side in ("left", "right")]
             for button in buttons:
                 button.on_click(lambda b, i=i, bs=buttons: self._choose(i, b, bs))
             texts = [widgets.HTML(f"<div style='width:380px'>{t}</div>") for t in (left, right)]

@@ -1,13 +1,19 @@
 """Shared fixtures: the bundled models, loaded once, copied per test so no test sees another's training."""
+import atexit
 import copy
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the run cache lives in a folder of this session only: tests never read or fill ~/.cache
+os.environ["PPO_LAB_CACHE"] = tempfile.mkdtemp(prefix="ppo_lab_test_cache_")
+atexit.register(shutil.rmtree, os.environ["PPO_LAB_CACHE"], ignore_errors=True)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

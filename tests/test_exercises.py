@@ -25,6 +25,13 @@ RIGHT = {
     "01.bt_loss": 0.127,
     "01.shift": 0,
     "01.preference_probability": lambda c, r: 1 / (1 + math.exp(r - c)),
+    "05.uniform8": 2.079,
+    "05.temperature": "higher",
+    "05.distinct_1": lambda texts: len({w for t in texts for w in t.split()}) / sum(len(t.split()) for t in texts),
+    "06.total_loss": 0.67,
+    "06.k1": 1.0,
+    "06.adaptive": 0.105,
+    "06.k3": lambda lp, ref: math.expm1(ref - lp) - (ref - lp),
 }
 WRONG = {
     "00.phase": "II",
@@ -42,6 +49,13 @@ WRONG = {
     "01.bt_loss": 0.881,           # −log σ(−2): the sign the wrong way round
     "01.shift": 5,
     "01.preference_probability": lambda c, r: 1 / (1 + math.exp(c - r)),
+    "05.uniform8": 3.0,            # log2(8): bits, not nats
+    "05.temperature": "lower",
+    "05.distinct_1": lambda texts: sum(len(set(t.split())) / len(t.split()) for t in texts) / len(texts),  # per text
+    "06.total_loss": 0.73,         # + c2·S instead of − c2·S
+    "06.k1": -1.0,                 # log π_ref − log π
+    "06.adaptive": 0.125,          # the error left unclipped
+    "06.k3": lambda lp, ref: math.expm1(lp - ref) - (lp - ref),  # r the wrong way round
 }
 
 
@@ -51,6 +65,23 @@ def test_right_answer_passes_and_wrong_answer_gets_a_hint(name, capsys):
     assert exercises.check(name, WRONG[name]) is False
     out = capsys.readouterr().out
     assert "right!" in out and "hint:" in out
+
+
+def test_use_impl_picks_the_learners_function_once_implemented(capsys):
+    from ppo_lab.losses import entropy
+
+    def not_yet(logits, mask):
+        raise NotImplementedError("your code here")
+
+    def mine(logits, mask):
+        return entropy(logits, mask)
+
+    assert exercises.use_impl("entropy", not_yet) is entropy
+    assert exercises.use_impl("entropy", mine) is mine
+    out = capsys.readouterr().out
+    assert "package's own" in out and "YOUR mine" in out
+    with pytest.raises(KeyError, match="valid"):
+        exercises.use_impl("nothing", mine)
 
 
 def test_unanswered_and_crashing_answers_do_not_raise(capsys):

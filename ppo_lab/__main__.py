@@ -1,0 +1,4 @@
+"""`python -m ppo_lab train | sweep | warm-cache`: the headless CLI (see ppo_lab/cli.py)."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""A disk cache of finished runs, so a notebook or a class re-running the same ablation waits once.
+
+An entry is keyed by sha256 of everything a run depends on: the full config, the package (version
+and source), the library versions, the bundled assets' checksums, the starting weights and the
+prompts. Runs with swapped engine functions (`overrides`) are never cached: code cannot be keyed
+safely. Each entry holds history, samples, status and config (JSON), the trained policy and value
+head (safetensors) and a manifest with every file's sha256, checked on every load; a corrupted or
+partial entry is reported and rerun, never used.
+
+Folder: `$PPO_LAB_CACHE`, else `$XDG_CACHE_HOME/ppo_lab/runs`, else `~/.cache/ppo_lab/runs`;
+`PPO_LAB_CACHE=off` (or `use_cache=False`) turns it off.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import models as models_lib
+from .config import PPOConfig
+from .models import Models
+from .trainer import Run, train
+
+OFF = ("off", "0", "false", "no", "none")
+FILES = {"run": "run.json", "weights": "policy.safetensors"}
+MANIFEST = "manifest.json"
+
+
+# ------------------------------------------------------------------ where, and under which key
+def cache_dir() -> str | None:
+    """The cache folder, or None when `PPO_LAB_CACHE` is "off"."""
+    env = os.environ.get("PPO_LAB_CACHE", "").strip()
+    if env.lower() in OFF:
+        return None
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ppo_lab", "runs")
+
+
+def asset_checksums(assets_dir: str | None = None) -> dict:
+    """sha256 of every bundled file, as `assets/MANIFEST.json` records it (rebuilt assets → new keys)."""
+    path = os.path.join(assets_dir or models_lib.ASSETS_DIR, "MANIFEST.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return {rel: meta["sha256"] for rel, meta in json.load(f)["files"].items()}
+
+
+def code_checksum() -> str:
+    """sha256 of the package's own source: a changed trainer or loss never reuses an old run."""
+    h = hashlib.sha256()
+    package = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(package)):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name), "rb") as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
+def weights_checksum(models: Models) -> str:
+    """sha256 of the starting weights (policy + value head, reference, reward model)."""
+    h = hashlib.sha256()
+    for prefix, module in (("policy", models.policy), ("ref", models.ref), ("reward", models.reward_model)):
+        for name, tensor in module.state_dict().items():
+            h.update(f"{prefix}.{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(f"vocab:{len(models.tokenizer)}:{len(models.reward_tokenizer)}".encode())
+    return h.hexdigest()
+
+
+def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list[str] | None = None) -> str:
+    """sha256 of everything a finished run depends on (see the module docstring)."""
+    from . import __version__
+
+    versions = {lib: importlib.metadata.version(lib) for lib in ("torch", "transformers")}
+    parts = {"config": config.to_dict(), "version": __version__, "code": code_checksum(), "libraries": versions,
+             "assets": asset_checksums(), "weights": starting_weights, "device": device, "prompts": prompts}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ store and load
+def store(run: Run, key: str, root: str) -> str:
+    """Write a finished run under `root/key` atomically (a temporary folder, then one rename)."""
+    os.makedirs(root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=root)
+    record = {"history": run.history, "samples": run.samples, "status": run.status, "config": run.config.to_dict()}
+    with open(os.path.join(tmp, FILES["run"]), "w") as f:
+        json.dump(record, f)
+    weights = {k: v.detach().cpu().clone().contiguous() for k, v in run.models.policy.state_dict().items()}
+    save_file(weights, os.path.join(tmp, FILES["weights"]))
+    manifest = {"key": key, "files": {name: models_lib.sha256(os.path.join(tmp, name)) for name in FILES.values()}}
+    with open(os.path.join(tmp, MANIFEST), "w") as f:
+        json.dump(manifest, f)
+    final = os.path.join(root, key)
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another process stored the same run first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def verify(folder: str, key: str) -> str | None:
+    """None when the entry is whole; else what is wrong with it."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as f:
+            manifest = json.load(f)
+        if manifest.get("key") != key or set(manifest["files"]) != set(FILES.values()):
+            return "its manifest does not match"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        return f"its manifest is unreadable ({type(e).__name__})"
+    for name, digest in manifest["files"].items():
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"{name} is missing"
+        if models_lib.sha256(path) != digest:
+            return f"{name} fails its sha256 check"
+    return None
+
+
+def load(key: str, models: Models, config: PPOConfig, root: str) -> Run | None:
+    """The cached run as a `Run` (a copy of `models` with the trained weights), or None to rerun.
+
+    A corrupted or partial entry is reported, removed and answered with None.
+    """
+    folder = os.path.join(root, key)
+    if not os.path.isdir(folder):
+        return None
+    problem = verify(folder, key)
+    if problem is None:
+        try:
+            with open(os.path.join(folder, FILES["run"])) as f:
+                record = json.load(f)
+            run = Run(config, copy.deepcopy(models), record["history"], record["samples"], record["status"])
+            run.models.policy.load_state_dict(load_file(os.path.join(folder, FILES["weights"]),
+                                                        device=str(run.models.policy.device)))
+            return run
+        except Exception as e:  # noqa: BLE001 — a checksum-valid entry that still fails to load is corrupt too
+            problem = f"it fails to load ({type(e).__name__}: {str(e)[:120]})"
+    print(f"cache entry {key[:12]} in {root} is corrupted ({problem}); rerunning")
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+# ------------------------------------------------------------------ the one entry point
+def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, starting_weights: str | None = None,
+                 **train_kwargs) -> Run:
+    """`trainer.train(config, copy of models, ...)`, or the same finished run loaded from the cache.
+
+    Only finished runs are stored (not interrupted or NaN-stopped ones); runs with `overrides`
+    are neither looked up nor stored. `starting_weights` saves re-hashing shared starting models.
+    """
+    root = cache_dir() if use_cache else None
+    if root is None or train_kwargs.get("overrides"):
+        return train(config, copy.deepcopy(models), **train_kwargs)
+    key = run_key(config, starting_weights or weights_checksum(models), str(models.policy.device.type),
+                  train_kwargs.get("prompts"))
+    run = load(key, models, config, root)
+    if run is not None:
+        print(f"loaded from the run cache: seed={config.seed}, {len(run.history)} iterations "
+              f"(entry {key[:12]} in {root}; PPO_LAB_CACHE=off to retrain)")
+        return run
+    run = train(config, copy.deepcopy(models), **train_kwargs)
+    if run.status == "finished":
+        store(run, key, root)
+    return run

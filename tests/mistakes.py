@@ -1,0 +1,172 @@
+"""A gallery of typical mistakes in the engine functions (tests only): `check_impl` must catch each one.
+
+Every entry is (engine function name, the mistaken implementation, text its targeted hint must show).
+Each is the correct formula with exactly one slip, as a learner would make it.
+"""
+import torch
+
+
+def _mean(x, mask):
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum()
+
+
+def _stats(ratio, log_ratio, mask, clip_eps):
+    with torch.no_grad():
+        outside = (ratio - 1).abs() > clip_eps if clip_eps is not None else torch.zeros_like(mask)
+        return {"clipfrac": _mean(outside.float(), mask).item(), "approx_kl": _mean(ratio - 1 - log_ratio, mask).item(),
+                "ratio_mean": _mean(ratio, mask).item()}
+
+
+def _policy(logprobs, old_logprobs, advantages, mask, clip_eps, *, pick=torch.max, clip_advantage=False,
+            average=_mean, ratio_fn=None, stats=_stats):
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio) if ratio_fn is None else ratio_fn(logprobs, old_logprobs)
+    if clip_eps is None:
+        pg = -advantages * ratio
+    elif clip_advantage:   # clips A instead of r
+        pg = pick(-advantages * ratio, -torch.clamp(advantages, 1 - clip_eps, 1 + clip_eps) * ratio)
+    else:
+        pg = pick(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps))
+    return average(pg, mask), stats(ratio, log_ratio, mask, clip_eps)
+
+
+def policy_no_mask(*args):
+    return _policy(*args, average=lambda x, mask: x.mean())                       # mean over padding too
+
+
+def policy_min(*args):
+    return _policy(*args, pick=torch.min)                                         # min of the negated terms
+
+
+def policy_clips_advantage(*args):
+    return _policy(*args, clip_advantage=True)
+
+
+def policy_ratio_of_probabilities(*args):
+    return _policy(*args, ratio_fn=lambda lp, old: torch.exp(lp) / torch.exp(old))  # 0/0 for tiny log-probs
+
+
+def policy_detaches_new_logprobs(logprobs, *args):
+    return _policy(logprobs.detach(), *args)                                      # detached the wrong side
+
+
+def policy_tensor_stats(*args):
+    def tensor_stats(ratio, log_ratio, mask, clip_eps):
+        return {"clipfrac": _mean(((ratio - 1).abs() > clip_eps).float(), mask), "ratio_mean": _mean(ratio, mask),
+                "approx_kl": _mean(ratio - 1 - log_ratio, mask)}                  # no .item(): graph kept alive
+    return _policy(*args, stats=tensor_stats)
+
+
+def _value(values, old_values, returns, mask, eps, *, average=_mean, pick=torch.max, centre=None, old_in_clip=None):
+    error = (values - returns) ** 2
+    if eps is None:
+        return 0.5 * average(error, mask), {"vf_clipfrac": 0.0}
+    if centre == "zero":
+        v_clip = torch.clamp(values, -eps, eps)                                   # clips V, not V − V_old
+    else:
+        v_clip = old_values + torch.clamp(values - (old_values if old_in_clip is None else old_in_clip), -eps, eps)
+    error_clip = (v_clip - returns) ** 2
+    return 0.5 * average(pick(error, error_clip), mask), {"vf_clipfrac": _mean((error_clip > error).float(), mask).item()}
+
+
+def value_no_mask(*args):
+    return _value(*args, average=lambda x, mask: x.mean())
+
+
+def value_min(*args):
+    return _value(*args, pick=torch.min)
+
+
+def value_clip_around_zero(*args):
+    return _value(*args, centre="zero")
+
+
+def value_old_values_half_detached(values, old_values, *args):
+    # V_old detached inside the clip but not outside it: gradient leaks into V_old where the two errors tie
+    return _value(values, old_values, *args, old_in_clip=old_values.detach())
+
+
+def entropy_from_probabilities(logits, mask):
+    p = torch.softmax(logits, dim=-1)
+    return _mean(-(p * torch.log(p)).sum(-1), mask)                              # 0·log 0 = NaN
+
+
+def entropy_no_mask(logits, mask):
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(-1).mean()
+
+
+def entropy_mean_over_vocabulary(logits, mask):
+    logp = torch.log_softmax(logits, dim=-1)
+    return _mean(-(logp.exp() * logp).mean(-1), mask)
+
+
+def kl_wrong_direction(logprobs, ref_logprobs, estimator="k1"):
+    log_r = logprobs - ref_logprobs                                               # log(π/π_ref): upside down
+    return -log_r if estimator == "k1" else torch.expm1(log_r) - log_r
+
+
+def kl_k3_is_k2(logprobs, ref_logprobs, estimator="k1"):
+    log_r = ref_logprobs - logprobs
+    return -log_r if estimator == "k1" else 0.5 * log_r ** 2                       # k2 instead of k3
+
+
+def kl_from_probabilities(logprobs, ref_logprobs, estimator="k1"):
+    r = torch.exp(ref_logprobs) / torch.exp(logprobs)                            # 0/0 for tiny log-probs
+    return -torch.log(r) if estimator == "k1" else (r - 1) - torch.log(r)
+
+
+def ppo_loss_value_as_number(pg_loss, vf_loss, entropy, vf_coef, ent_coef):
+    return pg_loss + vf_coef * vf_loss.item() - ent_coef * entropy                # .item() cuts the gradient
+
+
+def ppo_loss_entropy_sign(pg_loss, vf_loss, entropy, vf_coef, ent_coef):
+    return pg_loss + vf_coef * vf_loss + ent_coef * entropy
+
+
+def _gae(rewards, values, mask, gamma, lam, *, cut=True, in_place=False):
+    T = rewards.shape[1]
+    values = values * mask if cut else values
+    next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+    deltas = rewards + gamma * next_values - values
+    advantages = rewards if in_place else torch.zeros_like(rewards)               # in place: writes into rewards
+    last = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(T)):
+        last = deltas[:, t] + gamma * lam * last
+        if cut:
+            last = last * mask[:, t]
+        advantages[:, t] = last
+    return advantages * mask, (advantages + values) * mask
+
+
+def gae_no_cutoff(*args):
+    return _gae(*args, cut=False)                                                 # bootstraps from padding
+
+
+def gae_in_place(*args):
+    return _gae(*args, in_place=True)
+
+
+MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
+    ("policy_loss", policy_no_mask, "Padded tokens (mask=False) must not count"),
+    ("policy_loss", policy_min, "take the max of the negated terms"),
+    ("policy_loss", policy_clips_advantage, "clip the ratio r, not the advantage A"),
+    ("policy_loss", policy_ratio_of_probabilities, "compute the ratio as exp(log π − log π_old)"),
+    ("policy_loss", policy_detaches_new_logprobs, "no gradient reaches `logprobs`"),
+    ("policy_loss", policy_tensor_stats, "use .item()"),
+    ("value_loss", value_no_mask, "Padded tokens (mask=False) must not count"),
+    ("value_loss", value_min, "the LARGER (pessimistic)"),
+    ("value_loss", value_clip_around_zero, "Clip the CHANGE V − V_old"),
+    ("value_loss", value_old_values_half_detached, "gradient leaks into `old_values`"),
+    ("entropy", entropy_from_probabilities, "0·log 0 = 0, never NaN"),
+    ("entropy", entropy_no_mask, "Padded tokens (mask=False) must not count"),
+    ("entropy", entropy_mean_over_vocabulary, "SUM over the vocabulary"),
+    ("kl_per_token", kl_wrong_direction, "the policy's log-prob first"),
+    ("kl_per_token", kl_k3_is_k2, "k3 = (r − 1) − log r"),
+    ("kl_per_token", kl_from_probabilities, "work with differences of log-probs"),
+    ("ppo_loss", ppo_loss_value_as_number, "no gradient reaches `vf_loss`"),
+    ("ppo_loss", ppo_loss_entropy_sign, "pg_loss + c1·vf_loss − c2·S"),
+    ("gae", gae_no_cutoff, "never bootstrap from padding"),
+    ("gae", gae_in_place, "changed its input `rewards` in place"),
+]

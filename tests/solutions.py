@@ -1,0 +1,83 @@
+"""Engine functions written the way a learner writes them from the docstring formulas (tests only).
+
+Independent of `ppo_lab.losses` / `ppo_lab.advantages`: plain `(x·mask).sum() / mask.sum()` means,
+a Python loop for GAE. `check_impl` must accept every one, and training with any of them in place of
+the package's must give the same run.
+"""
+import torch
+
+
+def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps):
+    mask = mask.float()
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = ratio * advantages
+    if clip_eps is None:
+        objective = unclipped
+    else:
+        objective = torch.min(unclipped, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * advantages)
+    loss = -(objective * mask).sum() / mask.sum()
+    with torch.no_grad():
+        n = mask.sum()
+        outside = (ratio > 1 + clip_eps) | (ratio < 1 - clip_eps) if clip_eps is not None else torch.zeros_like(mask)
+        stats = {"clipfrac": ((outside.float() * mask).sum() / n).item(),
+                 "approx_kl": ((((ratio - 1) - log_ratio) * mask).sum() / n).item(),
+                 "ratio_mean": ((ratio * mask).sum() / n).item()}
+    return loss, stats
+
+
+def value_loss(values, old_values, returns, mask, clip_eps_value):
+    mask = mask.float()
+    error = (values - returns) ** 2
+    if clip_eps_value is None:
+        worst, clipped = error, torch.zeros_like(error)
+    else:
+        v_clip = old_values + torch.clamp(values - old_values, -clip_eps_value, clip_eps_value)
+        error_clip = (v_clip - returns) ** 2
+        clipped = (error_clip > error).float()
+        worst = torch.where(error_clip > error, error_clip, error)
+    loss = 0.5 * (worst * mask).sum() / mask.sum()
+    return loss, {"vf_clipfrac": ((clipped * mask).sum() / mask.sum()).item()}
+
+
+def entropy(logits, mask):
+    logp = torch.log_softmax(logits, dim=-1)
+    p = torch.exp(logp)
+    p_logp = torch.where(p > 0, p * logp, torch.zeros_like(p))  # 0·log 0 = 0
+    per_token = -p_logp.sum(dim=-1)
+    mask = mask.to(per_token.dtype)
+    return (per_token * mask).sum() / mask.sum()
+
+
+def kl_per_token(logprobs, ref_logprobs, estimator="k1"):
+    if estimator == "k1":
+        return logprobs - ref_logprobs
+    if estimator == "k3":
+        log_r = ref_logprobs - logprobs
+        return (torch.exp(log_r) - 1) - log_r
+    raise ValueError(f"unknown estimator {estimator!r}")
+
+
+def ppo_loss(pg_loss, vf_loss, entropy, vf_coef, ent_coef):
+    return pg_loss + vf_coef * vf_loss - ent_coef * entropy
+
+
+def gae(rewards, values, mask, gamma, lam):
+    B, T = rewards.shape
+    advantages = torch.zeros_like(rewards)
+    for b in range(B):
+        last_advantage = 0.0
+        for t in reversed(range(T)):
+            if not mask[b, t]:       # padding: the episode is over
+                last_advantage = 0.0
+                continue
+            next_value = values[b, t + 1] if t + 1 < T and mask[b, t + 1] else 0.0
+            delta = rewards[b, t] + gamma * next_value - values[b, t]
+            last_advantage = delta + gamma * lam * last_advantage
+            advantages[b, t] = last_advantage
+    returns = torch.where(mask, advantages + values, torch.zeros_like(values))
+    return advantages, returns
+
+
+SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+             "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae}

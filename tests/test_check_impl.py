@@ -1,0 +1,96 @@
+"""`lab.exercises.check_impl`: accepts the package's functions and a learner's, catches every typical mistake.
+
+Training with a learner's function in place of the package's gives the same run; a sign-flipped policy
+loss aligns the policy the wrong way.
+"""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mistakes import MISTAKES
+from solutions import SOLUTIONS
+
+from ppo_lab import exercises, trainer
+from ppo_lab.config import PPOConfig
+
+NAMES = sorted(trainer.ENGINE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_package_functions_pass(name, capsys):
+    assert exercises.check_impl(name, trainer.ENGINE_FUNCTIONS[name]) is True
+    out = capsys.readouterr().out
+    assert f"[{name}] all " in out and "checks passed!" in out and "✗" not in out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_learners_own_solution_passes(name, capsys):
+    assert exercises.check_impl(name, SOLUTIONS[name]) is True
+    assert "checks passed!" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,mistake,shown", MISTAKES, ids=[m.__name__ for _, m, _ in MISTAKES])
+def test_every_typical_mistake_is_caught_with_its_targeted_hint(name, mistake, shown, capsys):
+    assert exercises.check_impl(name, mistake) is False
+    out = capsys.readouterr().out
+    assert "checks passed;" in out and "✗" in out and shown in out, out
+    assert "all " not in out.splitlines()[0]
+
+
+def test_not_implemented_unanswered_and_broken_functions_never_raise(capsys):
+    def todo(rewards, values, mask, gamma, lam):
+        raise NotImplementedError
+
+    assert exercises.check_impl("gae", todo) is False
+    out = capsys.readouterr().out
+    assert "not implemented yet" in out and "Traceback" not in out and "✗" not in out
+
+    assert exercises.check_impl("gae", None) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+    assert exercises.check_impl("entropy", lambda logits, mask: 1 / 0) is False
+    assert "your function raised ZeroDivisionError: division by zero" in capsys.readouterr().out
+
+    assert exercises.check_impl("entropy", lambda logits: logits) is False       # one argument short
+    assert "cannot be called the way the trainer calls it, `entropy(logits, mask)`" in capsys.readouterr().out
+
+    for strange in (lambda *a: "loss", lambda *a: [1, 2], lambda *a: (torch.zeros(3), {}), lambda *a: None):
+        assert exercises.check_impl("value_loss", strange) is False
+    assert exercises.check_impl("ppo_loss", lambda *a: 0.67) is False            # a number, not a tensor
+    assert "expected a tensor, got float" in capsys.readouterr().out
+
+    assert exercises.check_impl("policy_loss", 3) is False
+    assert "expected a function" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="valid"):
+        exercises.check_impl("policy_los", SOLUTIONS["policy_loss"])
+
+
+def test_a_failure_shows_the_case_expected_got_and_a_hint_but_not_the_solution(capsys):
+    import mistakes
+
+    exercises.check_impl("policy_loss", mistakes.policy_min)
+    out = capsys.readouterr().out
+    assert "worked by hand: A > 0 with r below the trust region" in out
+    assert "loss: expected 0.5, got 0.2" in out and "hint:" in out
+    assert "torch.max(" not in out and "def " not in out
+
+
+# ---------------------------------------------------------------- the learner's functions in training
+SMALL = PPOConfig.preset("ci", iterations=2, batch_size=8, minibatch_size=4, ppo_epochs=2, response_length=8,
+                         ent_coef=0.01)  # c2 > 0, or the entropy function is never called
+
+
+def metrics(run) -> dict:
+    return {k: np.array([h[k] for h in run.history], dtype=float) for k in run.history[0] if not k.startswith("time/")}
+
+
+def test_training_with_a_learners_solutions_gives_the_reference_run(models):
+    reference = trainer.train(SMALL, copy.deepcopy(models), progress=False)
+    mine = trainer.train(SMALL, models, overrides=SOLUTIONS, progress=False)  # all six swapped in at once
+    assert mine.status == reference.status == "finished"
+    want, got = metrics(reference), metrics(mine)
+    assert want.keys() == got.keys()
+    for key in want:
+        assert np.allclose(got[key], want[key], rtol=1e-5, atol=1e-8, equal_nan=True), (key, got[key], want[key])
+    assert [s["completion"] for s in mine.samples] == [s["completion"] for s in reference.samples]

@@ -1,0 +1,63 @@
+"""Helpers of notebooks 05 and 06: diversity, the objective term by term, their figures and widgets."""
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from ppo_lab import diversity, objective, plots, trainer  # noqa: E402
+from ppo_lab.config import PPOConfig  # noqa: E402
+from ppo_lab.rollout import rollout  # noqa: E402
+
+
+def test_distinct_n_by_hand():
+    texts = ["a b a b", "a b c"]                     # bigrams: ab ba ab | ab bc → 3 unique of 5
+    assert diversity.distinct_n(texts, 2) == pytest.approx(3 / 5)
+    assert diversity.distinct_n(texts, 1) == pytest.approx(3 / 7)
+    assert diversity.distinct_n(["same same same"] * 4, 2) == pytest.approx(1 / 8)
+    assert diversity.distinct_n(["one"], 2) == 0.0
+    assert diversity.unique_fraction(["x", "x", "y", "z"]) == 0.75
+    with pytest.raises(ValueError, match="n=0"):
+        diversity.distinct_n(texts, 0)
+
+
+def test_objective_terms_match_the_engine_loss(models):
+    config = PPOConfig.preset("ci", batch_size=8, minibatch_size=8, ent_coef=0.05, vf_coef=0.5)
+    torch.manual_seed(0)
+    batch = rollout(models, ["this movie"] * 8, config)
+    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
+    terms = objective.objective_terms(models, batch, adv, ret, config)
+    total = sum(t["weighted"] for t in terms.values())
+    # the first minibatch reproduces the engine's own step (ratio 1): same loss
+    stats = trainer.ppo_step(models, torch.optim.SGD(models.policy.parameters(), lr=0.0), batch,
+                             torch.arange(8), adv, ret, config, trainer.ENGINE_FUNCTIONS)
+    assert total == pytest.approx(stats["loss/total"], rel=1e-4, abs=1e-6)
+    assert terms["value  c1·L_VF"]["weighted"] == pytest.approx(0.5 * terms["value  c1·L_VF"]["value"])
+    assert terms["entropy  −c2·S"]["weighted"] == pytest.approx(-0.05 * terms["entropy  −c2·S"]["value"])
+    assert all(t["grad_norm"] > 0 for t in terms.values())
+    fig = plots.term_bars(terms, "terms")
+    assert fig.axes[0].get_title() and fig.axes[1].get_ylabel()
+
+
+def test_grad_norm_by_hand():
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    assert objective.grad_norm((w ** 2).sum() / 2, [w]) == pytest.approx(5.0)
+    unused = torch.zeros(2, requires_grad=True)
+    assert objective.grad_norm((w * 0).sum() + 0 * w.sum(), [unused]) == 0.0
+
+
+def test_heatmap_reward_vs_kl_proxy_vs_gold(models):
+    run = trainer.train(PPOConfig.preset("ci", iterations=2, batch_size=8, minibatch_size=8), models, progress=False)
+    assert "env/distinct_2" in run.history[0] and 0 <= run.history[0]["env/distinct_2"] <= 1
+    assert plots.heatmap([[0.1, 0.2], [0.3, 0.4]], [0, 1], ["a", "b"], "t", "x", "y", "v").axes[0].get_title() == "t"
+    assert plots.reward_vs_kl({"β": [run]}, "rk").axes[0].get_xlabel()
+    fig = plots.proxy_vs_gold({"β": [run]}, "pg")
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel()
+
+
+def test_temperature_explorer_renders(bundled):
+    from ppo_lab import widgets
+    box = widgets.temperature_explorer(bundled, "this movie was")
+    slider = box.children[0].children[0]
+    assert slider.min > 0 and slider.max >= 2
+    slider.value = 1.5   # redraws without error

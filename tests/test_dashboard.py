@@ -1,0 +1,64 @@
+"""The diagnostics dashboard: every panel titled and labelled, healthy ranges shaded, seeds as a band."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.collections import PolyCollection
+
+import ppo_lab as lab
+from ppo_lab import experiments
+from ppo_lab.dashboard import HEALTHY
+
+TINY = lab.PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8)
+
+
+@pytest.fixture(scope="module")
+def runs(bundled):
+    return experiments.over_seeds(TINY, (0, 1), bundled, progress=False)
+
+
+def test_every_metric_is_recorded_by_the_trainer(runs):
+    assert set(HEALTHY) <= set(runs[0].history[0])
+    for metric, (_, _, healthy) in HEALTHY.items():
+        assert healthy is None or healthy[0] < healthy[1], metric
+
+
+def test_one_run_gives_eight_titled_labelled_panels_with_healthy_bands(runs):
+    fig = lab.dashboard(runs[0], title="one run")
+    axes = fig.axes
+    assert len(axes) == 8 and fig._suptitle.get_text() == "one run"
+    for ax, (metric, (title, ylabel, healthy)) in zip(axes, HEALTHY.items()):
+        assert ax.get_title().startswith(title) and ax.get_ylabel() == ylabel and ax.get_xlabel() == "PPO iteration"
+        line, = ax.get_lines()
+        assert np.allclose(line.get_ydata(), runs[0].metric(metric), equal_nan=True)
+        if healthy is None:
+            assert len(ax.patches) == 0 and "read the trend" in ax.get_title()
+        else:
+            band, = ax.patches
+            assert band.get_y() == pytest.approx(healthy[0]) and band.get_y() + band.get_height() == pytest.approx(
+                healthy[1])
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend_texts == ["run", "healthy range"]
+    plt.close(fig)
+
+
+def test_groups_over_seeds_are_mean_lines_with_a_band(runs):
+    fig = lab.dashboard({"clip_eps=0.2": runs, "first seed": runs[:1]})
+    ax = fig.axes[0]
+    mean_line, _ = ax.get_lines()
+    expected = np.mean([r.metric("env/reward_mean") for r in runs], axis=0)
+    assert np.allclose(mean_line.get_ydata(), expected)
+    assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 2     # one band per group
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend_texts == ["clip_eps=0.2 (mean of 2 seeds)", "first seed", "healthy range"]
+    assert "2 iterations" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", [[], {}, {"a": []}, {"a": [1]}, "run"])
+def test_anything_else_is_refused_clearly(bad):
+    with pytest.raises(TypeError, match="expected a Run or a dict"):
+        lab.dashboard(bad)

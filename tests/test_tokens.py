@@ -1,0 +1,67 @@
+"""The token inspector: honest ratios (1 before any update, moved after), every quantity drawn per token."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import ppo_lab as lab
+from ppo_lab import failures, tokens
+
+CONFIG = lab.PPOConfig.preset("ci", response_length=8, learning_rate=1e-3)
+PROMPTS = ["This film was", "I rented this movie", "The acting"]
+
+
+def test_ratio_is_exactly_one_before_any_update(models):
+    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=0)
+    assert stats["ratio"].shape == (3, 8)
+    assert torch.allclose(stats["ratio"], torch.ones(3, 8), atol=1e-5)
+
+
+def test_update_moves_the_ratio_with_the_advantage_and_leaves_the_callers_model(models):
+    before = {k: v.clone() for k, v in models.policy.state_dict().items()}
+    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=4)
+    assert all(torch.equal(before[k], v) for k, v in models.policy.state_dict().items())
+    moved = stats["ratio_minus_1"]
+    assert moved.abs().max() > 1e-3
+    big = stats["advantages"].abs() > 0.5
+    agree = (torch.sign(moved[big]) == torch.sign(stats["advantages"][big])).float().mean()
+    assert agree > 0.6, f"tokens with A > 0 should mostly become more likely (agreement {agree:.2f})"
+
+
+def test_dropout_makes_the_ratio_differ_from_one_before_any_update(models):
+    failures.dropout_on(models)
+    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=0)
+    assert (stats["ratio"] - 1).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("by", sorted(tokens.BY))
+def test_every_quantity_colours_each_token(models, by):
+    with torch.no_grad():  # away from the reference (KL ≠ 0) and from the zero-initialised value head (V ≠ 0)
+        for p in models.policy.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=1)
+    fig = lab.show_tokens(stats, by=by)
+    ax = fig.axes[0]
+    boxes = [t for t in ax.texts if t.get_bbox_patch() is not None]
+    assert len(boxes) == 3 * 8 and ax.get_title()
+    assert fig.axes[1].get_ylabel() == tokens.BY[by][1]          # the colour bar names the quantity
+    colours = {tuple(np.round(b.get_bbox_patch().get_facecolor(), 3)) for b in boxes}
+    assert len(colours) > 1
+    plt.close(fig)
+
+
+def test_a_run_is_inspected_with_its_own_models_and_bad_input_is_named(models):
+    run = lab.Run(CONFIG, models)
+    fig = lab.show_tokens(run, by="value", prompts=PROMPTS[:2], updates=0)
+    assert len([t for t in fig.axes[0].texts if t.get_bbox_patch() is not None]) == 2 * 8
+    plt.close(fig)
+    with pytest.raises(ValueError, match="valid"):
+        lab.show_tokens(run, by="reward")
+    with pytest.raises(TypeError, match="Run"):
+        lab.show_tokens([1, 2, 3])
+    with pytest.raises(ValueError, match="updates"):
+        tokens.token_stats(models, CONFIG, PROMPTS, updates=-1)
