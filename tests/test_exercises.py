@@ -9,6 +9,11 @@ from ppo_lab import exercises
 from ppo_lab.losses import policy_loss
 from ppo_lab.plots import clip_objective
 
+def trl_batch_args(batch_size, minibatch_size):
+    return {"per_device_train_batch_size": batch_size, "gradient_accumulation_steps": 1,
+            "num_mini_batches": batch_size // minibatch_size}
+
+
 RIGHT = {
     "00.phase": "I",
     "00.steps": 16,
@@ -32,6 +37,9 @@ RIGHT = {
     "06.k1": 1.0,
     "06.adaptive": 0.105,
     "06.k3": lambda lp, ref: math.expm1(ref - lp) - (ref - lp),
+    "08.adam_gb": 1.99,
+    "08.logits_mb": 157.6,
+    "08.trl_batch_args": trl_batch_args,
 }
 WRONG = {
     "00.phase": "II",
@@ -56,6 +64,11 @@ WRONG = {
     "06.k1": -1.0,                 # log π_ref − log π
     "06.adaptive": 0.125,          # the error left unclipped
     "06.k3": lambda lp, ref: math.expm1(lp - ref) - (lp - ref),  # r the wrong way round
+    "08.adam_gb": 0.498,            # the weights alone
+    "08.logits_mb": 39.4,           # 1 byte per number instead of 4
+    # takes TRL's per-device batch for our minibatch: the rollout would be 16, not 64, completions
+    "08.trl_batch_args": lambda b, m: {"per_device_train_batch_size": m, "gradient_accumulation_steps": 1,
+                                       "num_mini_batches": b // m},
 }
 
 
@@ -65,6 +78,18 @@ def test_right_answer_passes_and_wrong_answer_gets_a_hint(name, capsys):
     assert exercises.check(name, WRONG[name]) is False
     out = capsys.readouterr().out
     assert "right!" in out and "hint:" in out
+
+
+def test_float_batch_args_are_refused():
+    def floats(b, m):
+        return {"per_device_train_batch_size": b, "gradient_accumulation_steps": 1, "num_mini_batches": b / m}
+    assert exercises.check("08.trl_batch_args", floats) is False
+
+
+def test_hints_do_not_give_the_numbers_away():
+    for name, answer in (("08.adam_gb", "1.99"), ("08.logits_mb", "157")):
+        ex = exercises.EXERCISES[name]
+        assert answer not in ex.hint and answer not in ex.question
 
 
 def test_use_impl_picks_the_learners_function_once_implemented(capsys):
