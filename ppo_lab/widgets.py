@@ -132,14 +132,18 @@ class Labeller:
     """"You are the human" (notebook 01): pick the better of two reviews, pair after pair.
 
     In a live notebook the learner clicks; outside one (CI) `scripted` answers ("left"/"right")
-    stand in for the clicks. `preferences()` gives the (chosen, rejected) pairs once all are answered.
+    stand in for the clicks. `preferences()` gives the (chosen, rejected) pairs; pairs left
+    unclicked take the `default` answers (saying so), or raise a clear error when there is none.
     """
 
-    def __init__(self, pairs: list[tuple[str, str]], scripted: list[str] | None = None):
+    def __init__(self, pairs: list[tuple[str, str]], scripted: list[str] | None = None,
+                 default: list[str] | None = None):
         self.pairs, self.answers = list(pairs), [None] * len(pairs)
+        for name, answers in (("scripted", scripted), ("default", default)):
+            if answers is not None and (len(answers) != len(self.pairs) or set(answers) - {"left", "right"}):
+                raise ValueError(f"{name}={answers!r}: give one 'left' or 'right' per pair ({len(self.pairs)})")
+        self.default = default
         if scripted is not None:
-            if len(scripted) != len(self.pairs) or set(scripted) - {"left", "right"}:
-                raise ValueError(f"scripted={scripted!r}: give one 'left' or 'right' per pair ({len(self.pairs)})")
             self.answers = list(scripted)
 
     def widget(self):
@@ -164,6 +168,10 @@ class Labeller:
     def preferences(self) -> list[tuple[str, str]]:
         """(chosen, rejected) for every pair; a clear error while some are unanswered."""
         missing = [i + 1 for i, a in enumerate(self.answers) if a is None]
-        if missing:
+        if missing and self.default is None:
             raise ValueError(f"pairs {missing} are not labelled yet: click 'left' or 'right' on each, then rerun")
-        return [(left, right) if a == "left" else (right, left) for (left, right), a in zip(self.pairs, self.answers)]
+        if missing:
+            print(f"pairs {missing} are not labelled yet: the default labeller answers them. Click 'left' or "
+                  "'right' on each pair, then rerun this cell to use your own taste.")
+        answers = [a if a is not None else d for a, d in zip(self.answers, self.default or self.answers)]
+        return [(left, right) if a == "left" else (right, left) for (left, right), a in zip(self.pairs, answers)]

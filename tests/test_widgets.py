@@ -21,3 +21,18 @@ def test_slider_values_are_always_valid(field):
 def test_non_numeric_field_is_refused():
     with pytest.raises(ValueError, match="kl_estimator"):
         slider_range("kl_estimator")
+
+
+def test_labeller_uses_clicks_then_the_default_and_says_so(capsys):
+    from ppo_lab.widgets import Labeller
+
+    pairs = [("good film", "bad film"), ("dull", "great"), ("fine", "awful")]
+    labeller = Labeller(pairs, default=["right", "left", "right"])
+    labeller.answers[0] = "left"                      # one click: prefers "good film"
+    assert labeller.preferences() == [("good film", "bad film"), ("dull", "great"), ("awful", "fine")]
+    assert "pairs [2, 3] are not labelled yet" in capsys.readouterr().out
+    assert Labeller(pairs, scripted=["left"] * 3).preferences()[1] == ("dull", "great")
+    with pytest.raises(ValueError, match="not labelled yet"):
+        Labeller(pairs).preferences()
+    with pytest.raises(ValueError, match="default="):
+        Labeller(pairs, default=["up", "left", "left"])
