@@ -5,17 +5,21 @@
 An unanswered exercise (`None`) is reported as such and never fails a notebook run; a wrong answer
 gets a hint, never the answer itself. "Build it yourself": `check_impl("policy_loss", my_fn)` runs
 your own engine function through a battery of checks against the package's (see `impl_checks`).
+A numeric answer may be of any numeric type (int, float, numpy scalar, one-number array or tensor); a
+function answer is checked up to float32 rounding, and one that does not return within `TIME_LIMIT_S`
+seconds (`time_limit=`) is reported, not waited for forever.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .impl_checks import check_impl  # noqa: F401  (lab.exercises.check_impl)
+from .impl_checks import TIME_LIMIT_S, TimeUp, check_impl, limited  # noqa: F401  (lab.exercises.check_impl)
 
 
 @dataclass(frozen=True)
@@ -25,42 +29,91 @@ class Exercise:
     hint: str
 
 
+# A learner's function may compute in float32 (≈ 6e-8 relative error per operation): its result is right
+# within REL_TOL of the value (ABS_TOL near 0). The wrong answers the checkers must catch are off by far more.
+REL_TOL, ABS_TOL = 1e-5, 1e-6
+_TORCH_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _as_number(a) -> float | None:
+    """`a` as a float when it is one real number of any numeric type, else None.
+
+    Numbers: Python int and float (any `numbers.Real`), numpy scalars (np.int64, np.float32, ...), and numpy
+    arrays or torch tensors holding exactly one number (0-d, or one element). Not numbers: bool (of any
+    library), strings, complex numbers, collections.
+    """
+    if isinstance(a, torch.Tensor):
+        ok = a.numel() == 1 and (a.is_floating_point() or a.dtype in _TORCH_INTS)
+        return float(a.item()) if ok else None
+    if isinstance(a, (np.ndarray, np.generic)):
+        ok = a.size == 1 and a.dtype.kind in "iuf"
+        return float(a.item()) if ok else None
+    if isinstance(a, numbers.Real) and not isinstance(a, bool):
+        try:
+            return float(a)
+        except OverflowError:  # an int too large for a float
+            return math.copysign(math.inf, a)
+    return None
+
+
+def _as_numbers(a) -> list[float] | None:
+    """A learner's sequence of numbers (a list, tuple, 1-d array or 1-d tensor) as floats; None unless every
+    entry is a number (`_as_number`)."""
+    if isinstance(a, (list, tuple)) or (isinstance(a, (torch.Tensor, np.ndarray)) and a.ndim == 1):
+        values = [_as_number(x) for x in a]
+        return None if None in values else values
+    return None
+
+
+def _near(got, want: float) -> bool:
+    """`got` is a number equal to `want` up to float32 rounding."""
+    x = _as_number(got)
+    return x is not None and math.isclose(x, want, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
 def _close(target: float, tol: float = 1e-6) -> Callable[[object], bool]:
-    return lambda a: isinstance(a, (int, float)) and not isinstance(a, bool) and math.isclose(a, target, abs_tol=tol)
+    """A checker of a numeric answer: any number within `tol` of the target."""
+    def correct(a) -> bool:
+        x = _as_number(a)
+        return x is not None and math.isclose(x, target, abs_tol=tol)
+    return correct
 
 
 def _fraction_positive_ok(fn) -> bool:
     cases = [(torch.tensor([0.5, -1.0, 2.0, 0.0]), 0.0, 0.5), (torch.tensor([1.0, 1.0]), 1.5, 0.0),
              (torch.tensor([-3.0, 4.0, 5.0]), -4.0, 1.0)]
-    return all(math.isclose(float(fn(scores, threshold)), want, abs_tol=1e-6) for scores, threshold, want in cases)
+    return all(_near(fn(scores, threshold), want) for scores, threshold, want in cases)
 
 
 def _clipped_objective_ok(fn) -> bool:
     cases = [(1.3, 1.0, 0.2, 1.2), (0.5, 1.0, 0.2, 0.5), (1.0, 2.0, 0.2, 2.0), (0.5, -1.0, 0.2, -0.8),
              (1.5, -1.0, 0.2, -1.5), (1.1, -2.0, 0.1, -2.2)]
-    return all(math.isclose(float(fn(r, a, e)), want, abs_tol=1e-9) for r, a, e, want in cases)
+    return all(_near(fn(r, a, e), want) for r, a, e, want in cases)
 
 
 def _plain_value_loss_ok(fn) -> bool:
     cases = [([0.0, 1.0], [1.0, 1.0], 0.25), ([2.0], [-1.0], 4.5), ([0.5, 0.5, 0.5], [0.5, 1.5, -0.5], 1 / 3)]
-    return all(math.isclose(float(fn(v, r)), want, abs_tol=1e-9) for v, r, want in cases)
+    return all(_near(fn(v, r), want) for v, r, want in cases)
 
 
 def _td_errors_ok(fn) -> bool:
     cases = [([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 1.0, [0.0, 0.0, 1.0]),
              ([1.0, 2.0], [0.5, 1.0], 0.9, [1.4, 1.0]), ([0.0], [2.0], 0.5, [-2.0])]
-    return all(np.allclose(np.asarray(fn(r, v, g), dtype=float), want) for r, v, g, want in cases)
+    for r, v, g, want in cases:
+        got = _as_numbers(fn(r, v, g))
+        if got is None or len(got) != len(want) or not all(_near(x, w) for x, w in zip(got, want)):
+            return False
+    return True
 
 
-def _matches(reference: Callable, cases, tol: float = 1e-9) -> Callable[[object], bool]:
+def _matches(reference: Callable, cases) -> Callable[[object], bool]:
     """A checker of a learner's small function: the reference's value on every case of arguments."""
-    return lambda fn: callable(fn) and all(math.isclose(float(fn(*args)), reference(*args), abs_tol=tol)
-                                           for args in cases)
+    return lambda fn: callable(fn) and all(_near(fn(*args), reference(*args)) for args in cases)
 
 
 def _distinct_1_ok(fn) -> bool:
     cases = [(["a b a", "b c"], 3 / 5), (["x x x x"], 1 / 4), (["one two", "three"], 1.0)]
-    return all(math.isclose(float(fn(texts)), want, abs_tol=1e-9) for texts, want in cases)
+    return all(_near(fn(texts), want) for texts, want in cases)
 
 
 EXERCISES = {
@@ -201,14 +254,17 @@ EXERCISES.update({  # notebook 07
         ("07.bug_3", ("Compare the size of the numbers, not only their direction: how far above its band is the "
                      "approx-KL, and what happened to the entropy?")))},
     "07.first_ratio": Exercise("In a healthy run, what is the mean ratio π_θ/π_old at the first minibatch of each "
-                               "rollout?", _close(1.0, 1e-9),
+                               "rollout?", _close(1.0, 1e-5),  # 1 to float rounding: a value read off a run counts
                                "Before the first optimiser step of Phase II, which weights computed π_old, and "
                                "which compute π_θ?"),
 })
 
 
-def check(name: str, answer) -> bool:
-    """Print whether `answer` is right (with a hint if not); True when right."""
+def check(name: str, answer, *, time_limit: float | None = TIME_LIMIT_S) -> bool:
+    """Print whether `answer` is right (with a hint if not); True when right.
+
+    A number may be of any numeric type (`_as_number`). An answer that is a function gets `time_limit`
+    seconds for each call (None: no limit); see `impl_checks.call_with_limit`."""
     if name not in EXERCISES:
         raise KeyError(f"exercise {name!r} does not exist; valid: {sorted(EXERCISES)}")
     exercise = EXERCISES[name]
@@ -216,7 +272,10 @@ def check(name: str, answer) -> bool:
         print(f"[{name}] not answered yet: {exercise.question}")
         return False
     try:
-        right = bool(exercise.correct(answer))
+        right = bool(exercise.correct(limited(answer, time_limit) if callable(answer) else answer))
+    except TimeUp as e:
+        print(f"[{name}] {e.message()}")
+        return False
     except Exception as e:  # a learner's function that raises is a wrong answer, with the reason
         print(f"[{name}] your answer raised {type(e).__name__}: {e}\n  hint: {exercise.hint}")
         return False

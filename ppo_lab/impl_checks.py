@@ -7,11 +7,17 @@ the same things. It runs on a battery of cases: worked by hand, random shapes an
 padded positions, numerically hostile inputs and gradients. Each failed case prints what was
 expected, what came back and a hint, never the solution. A passing function can replace the
 package's in training: `lab.train(config, overrides={"policy_loss": my_policy_loss})`.
+
+Each call of the learner's function has a time limit (`TIME_LIMIT_S`, or `time_limit=`): one that does not
+return in time is reported, never waited for forever. See `call_with_limit` for how, per platform.
 """
 from __future__ import annotations
 
 import inspect
 import math
+import signal
+import threading
+import time
 from dataclasses import dataclass
 
 import torch
@@ -308,14 +314,18 @@ def _show(x: torch.Tensor, at=None) -> str:
     return f"[{flat}{more}] shape {tuple(x.shape)}{where}"
 
 
-def _compare(label: str, got, want: torch.Tensor, literal: bool) -> None:
-    """Raise _Fail unless `got` is a tensor of want's shape holding the same numbers."""
+def _compare(label: str, got, want: torch.Tensor, literal: bool, low: bool = False) -> None:
+    """Raise _Fail unless `got` is a tensor of want's shape holding the same numbers.
+
+    The tolerance fits the precision of the sums: float32 when either side is (`low`: the learner's function
+    returned float32 results, so even its gradients w.r.t. float64 inputs carry float32 rounding)."""
     if not isinstance(got, torch.Tensor):
         raise _Fail(f"{label}: expected a tensor, got {type(got).__name__} {got!r:.60}. Keep results as tensors "
                     "(a Python number carries no gradient).", general=True)
     if got.shape != want.shape:
         raise _Fail(f"{label}: expected shape {tuple(want.shape)}, got shape {tuple(got.shape)}")
-    rtol, atol = (1e-6, 1e-6) if literal else (1e-4, 1e-5) if want.dtype == F32 else (1e-7, 1e-9)
+    low = low or want.dtype != F64 or got.dtype != F64
+    rtol, atol = (1e-6, 1e-6) if literal else (1e-4, 1e-5) if low else (1e-7, 1e-9)
     got, want = got.detach().double(), want.detach().double()
     ok = torch.isclose(got, want, rtol=rtol, atol=atol) | (torch.isinf(want) & (got == want))
     if not bool(ok.all()):
@@ -371,13 +381,13 @@ def _results_sum(out):
     return first.sum() if isinstance(first, torch.Tensor) else None
 
 
-def _check_grads(case: Case, got: dict, want: dict, names: list[str]) -> None:
+def _check_grads(case: Case, got: dict, want: dict, names: list[str], low: bool) -> None:
     for k, i in enumerate(case.grad):
         w = case.want_grad[k] if case.want_grad else want[i]
         if not bool(got[i].any()) and bool(w.any()):
             raise _Fail(f"no gradient reaches `{names[i]}`: it was detached or turned into a Python number "
                         "(.item(), float(), .detach(), .numpy()) somewhere on its way to the result")
-        _compare(f"gradient of the result w.r.t. `{names[i]}`", got[i], w, case.want_grad is not None)
+        _compare(f"gradient of the result w.r.t. `{names[i]}`", got[i], w, case.want_grad is not None, low)
     for i in case.const:
         g, w = got[i].detach().double(), want[i].detach().double()
         if bool(g.any()) and not torch.allclose(g, w, rtol=1e-4, atol=1e-6):
@@ -397,13 +407,14 @@ def _run_case(name: str, fn, case: Case) -> None:
         raise _Fail(f"your function raised {type(e).__name__}: {e}") from None
     got, stats = _results(name, out)
     want, ref_stats = _results(name, ref_out)
+    low = any(isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != F64 for x in got.values())
     for label, w in want.items():
         literal = case.want[list(want).index(label)] if case.want else None
         _compare(label, got[label], _t(literal, w.dtype) if isinstance(literal, float) else
-                 literal if literal is not None else w, literal is not None)
+                 literal if literal is not None else w, literal is not None, low)
     if ref_stats is not None:
         _compare_stats(stats, ref_stats, case.stats)
-    _check_grads(case, grads, ref_grads, names)
+    _check_grads(case, grads, ref_grads, names, low)
     for i, (before, after) in enumerate(zip(case.args, args)):
         if isinstance(before, torch.Tensor) and not torch.equal(before, after.detach()):
             raise _Fail(f"your function changed its input `{names[i]}` in place, but the caller still needs it as it "
@@ -411,9 +422,101 @@ def _run_case(name: str, fn, case: Case) -> None:
                         "torch.where, .clone()) instead of writing into an input (x += 1, x[i] = …).", general=True)
 
 
+# ====================================================================== the time limit
+TIME_LIMIT_S = 10.0   # seconds `check` and `check_impl` wait for one call of a learner's function
+
+
+class TimeUp(BaseException):
+    """A learner's function ran past the time limit. A BaseException, so that an `except Exception:` in the
+    learner's own loop cannot swallow it. `running`: the function could not be stopped and still runs."""
+
+    def __init__(self, limit: float = TIME_LIMIT_S, running: bool = False):
+        super().__init__(limit)
+        self.limit, self.running = limit, running
+
+    def message(self) -> str:
+        text = (f"your function did not return within {self.limit:g} s: is there an infinite loop? "
+                "(check stopped waiting)")
+        return text + (" It is still running in the background: restart the kernel to stop it."
+                       if self.running else "")
+
+
+def call_with_limit(fn, args: tuple, limit: float | None):
+    """fn(*args), or raise TimeUp when it has not returned within `limit` seconds (None: no limit).
+
+    On the main thread of a Unix Python (Jupyter runs cells there) a SIGALRM timer (`signal.setitimer`)
+    interrupts the function, and the previous SIGALRM handler and timer are put back afterwards (a timer
+    already running, pytest-timeout's say, cannot fire during the call: it fires when the call ends if it
+    was due). Elsewhere (Windows, or a thread other than the main one) the function runs in a worker thread
+    that is waited for `limit` seconds; then CPython is asked to stop it (`PyThreadState_SetAsyncExc`: a
+    pure-Python loop stops, one long C call does not), and TimeUp says whether it still runs.
+    """
+    if limit is None:
+        return fn(*args)
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        return _call_with_alarm(fn, args, limit)
+    return _call_in_thread(fn, args, limit)
+
+
+def _call_with_alarm(fn, args: tuple, limit: float):
+    def ring(signum, frame):
+        raise TimeUp(limit)
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    delay, interval = signal.setitimer(signal.ITIMER_REAL, limit)  # (delay, interval): a timer already set
+    start = time.monotonic()
+    try:
+        return fn(*args)
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+            if delay > 0:  # give the earlier timer back what was left of it
+                signal.setitimer(signal.ITIMER_REAL, max(delay - (time.monotonic() - start), 1e-3), interval)
+
+
+def _call_in_thread(fn, args: tuple, limit: float):
+    box, grad = {}, torch.is_grad_enabled()  # grad mode is per thread: the worker gets the caller's
+
+    def work():
+        try:
+            with torch.set_grad_enabled(grad):
+                box["out"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 — handed back to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="ppo_lab check", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise TimeUp(limit, running=not _stop(worker))
+    if "error" in box:
+        raise box["error"]
+    return box["out"]
+
+
+def _stop(worker: threading.Thread, wait: float = 1.0) -> bool:
+    """Raise TimeUp inside `worker` at its next bytecode; True when it has stopped within `wait` seconds."""
+    try:
+        import ctypes
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(TimeUp))
+    except (ImportError, AttributeError):  # not CPython: nothing can stop it
+        return False
+    worker.join(wait)
+    return not worker.is_alive()
+
+
+def limited(fn, limit: float | None):
+    """`fn` with a time limit on each call (`call_with_limit`)."""
+    return lambda *args: call_with_limit(fn, args, limit)
+
+
 # ====================================================================== the public checker
-def check_impl(name: str, fn) -> bool:
-    """Run `fn` through the battery for engine function `name`; print the verdict; True when all pass."""
+def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> bool:
+    """Run `fn` through the battery for engine function `name`; print the verdict; True when all pass.
+
+    `time_limit`: seconds each call of `fn` may take (None: no limit); see `call_with_limit`."""
     if name not in BATTERIES:
         raise KeyError(f"check_impl: {name!r} is not an engine function; valid: {sorted(BATTERIES)}")
     ref = ENGINE_FUNCTIONS[name]
@@ -426,7 +529,7 @@ def check_impl(name: str, fn) -> bool:
     if not callable(fn):
         print(f"[{name}] expected a function `{signature}`, got {type(fn).__name__}.")
         return False
-    cases, failures = BATTERIES[name](), []
+    cases = BATTERIES[name]()
     try:
         inspect.signature(fn).bind(*cases[0].args)
     except TypeError as e:
@@ -434,17 +537,9 @@ def check_impl(name: str, fn) -> bool:
         return False
     except ValueError:  # no signature to inspect (a builtin): calling it will tell
         pass
-    for case in cases:
-        try:
-            _run_case(name, fn, case)
-        except NotImplementedError:
-            print(f"[{name}] not implemented yet: your function raises NotImplementedError. Replace that line "
-                  f"with your code (same arguments as `{signature}`) and run this cell again.")
-            return False
-        except _Fail as e:
-            failures.append((case, str(e), None if e.general else case.hint))
-        except Exception as e:  # noqa: BLE001 — a result too strange to compare fails the case, never crashes
-            failures.append((case, f"your result could not be checked: {type(e).__name__}: {e}", None))
+    failures = _run_battery(name, limited(fn, time_limit), cases, signature)
+    if failures is None:
+        return False
     if not failures:
         print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}. "
               f"Try it in training: lab.train(config, overrides={{'{name}': your_function}})")
@@ -452,6 +547,26 @@ def check_impl(name: str, fn) -> bool:
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")
     _report(failures)
     return False
+
+
+def _run_battery(name: str, fn, cases: list[Case], signature: str) -> list | None:
+    """The failed cases as (case, what went wrong, hint); None when the battery had to stop (said why)."""
+    failures = []
+    for case in cases:
+        try:
+            _run_case(name, fn, case)
+        except NotImplementedError:
+            print(f"[{name}] not implemented yet: your function raises NotImplementedError. Replace that line "
+                  f"with your code (same arguments as `{signature}`) and run this cell again.")
+            return None
+        except TimeUp as e:
+            print(f"[{name}] {e.message()}\n  it was running the case: {case.name}")
+            return None
+        except _Fail as e:
+            failures.append((case, str(e), None if e.general else case.hint))
+        except Exception as e:  # noqa: BLE001 — a result too strange to compare fails the case, never crashes
+            failures.append((case, f"your result could not be checked: {type(e).__name__}: {e}", None))
+    return failures
 
 
 def _report(failures: list, most: int = 6) -> None:

@@ -88,7 +88,7 @@ def test_two_label_classifier_gives_log_odds(models):
 
 
 # ---------------------------------------------------------------- Phase II and the trainer
-def test_first_minibatch_has_ratio_exactly_one_and_engine_functions_are_used(models):
+def test_first_minibatch_has_ratio_one_and_engine_functions_are_used(models):
     calls = {name: 0 for name in trainer.ENGINE_FUNCTIONS}
 
     def counting(name):
@@ -100,7 +100,9 @@ def test_first_minibatch_has_ratio_exactly_one_and_engine_functions_are_used(mod
 
     run = trainer.train(CI.replace(iterations=1), models, progress=False,
                         overrides={name: counting(name) for name in calls})
-    assert run.history[0]["val/first_ratio"] == 1.0
+    # 1 up to float rounding: a minibatch forward may round differently from Phase I's whole-batch one
+    # on another CPU's kernels (README, "Determinism"), so exactness here would be a property of one machine
+    assert abs(run.history[0]["val/first_ratio"] - 1.0) < 1e-5
     steps = CI.ppo_epochs * CI.batch_size // CI.minibatch_size
     # c2 = 0 in the CI preset: the entropy term is left out of the objective, so never computed there
     assert calls == {"policy_loss": steps, "value_loss": steps, "entropy": 0, "ppo_loss": steps,

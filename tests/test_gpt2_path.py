@@ -56,6 +56,7 @@ def test_gpt2_preset_trains_the_gpt2_shaped_policy():
     before = bundle.policy.lm.transformer.h[0].mlp.c_fc.weight.clone()
     run = trainer.train(config, bundle, progress=False)
     assert run.status == "finished" and len(run.history) == 2
-    assert run.history[0]["val/first_ratio"] == 1.0
+    # 1 up to float rounding (about 1e-7 on some CPUs for this shape: README, "Determinism")
+    assert abs(run.history[0]["val/first_ratio"] - 1.0) < 1e-5
     assert not torch.equal(before, bundle.policy.lm.transformer.h[0].mlp.c_fc.weight), "the policy did not move"
     assert torch.equal(before, bundle.ref.transformer.h[0].mlp.c_fc.weight), "the reference must stay frozen"
