@@ -1,11 +1,15 @@
 """A disk cache of finished runs, so a notebook or a class re-running the same ablation waits once.
 
 An entry is keyed by sha256 of everything a run depends on: the full config, the package (version
-and source), the library versions, the bundled assets' checksums, the starting weights and the
-prompts. Runs with swapped engine functions (`overrides`) are never cached: code cannot be keyed
-safely. Each entry holds history, samples, status and config (JSON), the trained policy and value
-head (safetensors) and a manifest with every file's sha256, checked on every load; a corrupted or
-partial entry is reported and rerun, never used.
+and source), the library versions, the bundled assets' checksums, the starting weights, the
+prompts and torch's thread count. Runs with swapped engine functions (`overrides`) are never
+cached: code cannot be keyed safely. Each entry holds history, samples, status and config (JSON),
+the trained policy and value head (safetensors) and a manifest with every file's sha256, checked on
+every load; a corrupted or partial entry is reported and rerun, never used.
+
+The cache is only an optimisation: a folder that cannot be written or read is reported (a failed
+write once per folder) and the run is trained and returned as usual; an entry we may not read is
+left in place. Entries are readable by others as the umask allows (a teacher's shared cache).
 
 Folder: `$PPO_LAB_CACHE`, else `$XDG_CACHE_HOME/ppo_lab/runs`, else `~/.cache/ppo_lab/runs`;
 `PPO_LAB_CACHE=off` (or `use_cache=False`) turns it off.
@@ -19,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -31,6 +36,8 @@ from .trainer import Run, train
 OFF = ("off", "0", "false", "no", "none")
 FILES = {"run": "run.json", "weights": "policy.safetensors"}
 MANIFEST = "manifest.json"
+ORPHAN_AGE = 3600  # seconds: a `.tmp-*` folder untouched this long was left by a crash, not a live writer
+_WRITE_FAILURES_REPORTED: set[str] = set()  # cache folders whose failed write was already said (once each)
 
 
 # ------------------------------------------------------------------ where, and under which key
@@ -46,12 +53,13 @@ def cache_dir() -> str | None:
 
 
 def asset_checksums(assets_dir: str | None = None) -> dict:
-    """sha256 of every bundled file, as `assets/MANIFEST.json` records it (rebuilt assets → new keys)."""
-    path = os.path.join(assets_dir or models_lib.ASSETS_DIR, "MANIFEST.json")
-    if not os.path.isfile(path):
+    """sha256 of every bundled file, as `assets/MANIFEST.json` records it (rebuilt assets → new keys).
+
+    No manifest → {} (runs on Hub models only); a corrupt one → `models.read_manifest`'s AssetError."""
+    assets_dir = assets_dir or models_lib.ASSETS_DIR
+    if not os.path.isfile(os.path.join(assets_dir, models_lib.MANIFEST_FILE)):
         return {}
-    with open(path) as f:
-        return {rel: meta["sha256"] for rel, meta in json.load(f)["files"].items()}
+    return models_lib.read_manifest(assets_dir)
 
 
 def code_checksum() -> str:
@@ -82,38 +90,101 @@ def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list
 
     versions = {lib: importlib.metadata.version(lib) for lib in ("torch", "transformers")}
     parts = {"config": config.to_dict(), "version": __version__, "code": code_checksum(), "libraries": versions,
-             "assets": asset_checksums(), "weights": starting_weights, "device": device, "prompts": prompts}
+             "assets": asset_checksums(), "weights": starting_weights, "device": device, "prompts": prompts,
+             "threads": torch.get_num_threads()}  # 1 and 2 threads give different numbers
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------ store and load
-def store(run: Run, key: str, root: str) -> str:
-    """Write a finished run under `root/key` atomically (a temporary folder, then one rename)."""
-    os.makedirs(root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=root)
+def readable_mode() -> int:
+    """0o777 & ~umask: the mode `os.makedirs` would give a new folder (others may read a shared cache)."""
+    try:  # Linux: read it without changing it (os.umask briefly sets it for every thread)
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return 0o777 & ~mask
+
+
+def open_up(folder: str) -> None:
+    """Give an entry the modes the umask allows: mkdtemp makes 0700 and safetensors 0600 files."""
+    mode = readable_mode()
+    for name in os.listdir(folder):
+        os.chmod(os.path.join(folder, name), mode & 0o666)
+    os.chmod(folder, mode)
+
+
+def last_touched(path: str) -> float:
+    """Newest mtime of a folder and its files (a writer busy with one big file keeps its folder fresh)."""
+    return max([os.path.getmtime(path)] + [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(path)])
+
+
+def remove_orphans(root: str, max_age: float = ORPHAN_AGE) -> list[str]:
+    """Delete the `.tmp-*` folders a crash inside `store` left behind: untouched for `max_age` seconds.
+
+    A younger one may belong to a writer at work (another seed, another learner) and is left alone.
+    """
+    try:
+        orphans = [e.path for e in os.scandir(root) if e.name.startswith(".tmp-") and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    removed = []
+    for path in orphans:
+        try:
+            if time.time() - last_touched(path) > max_age:
+                shutil.rmtree(path)
+                removed.append(os.path.basename(path))
+        except OSError:  # another cleaner got there first, or it is not ours to remove: leave it
+            continue
+    return removed
+
+
+def write_entry(run: Run, key: str, folder: str) -> None:
+    """run.json, policy.safetensors, and last the manifest with both files' sha256."""
     record = {"history": run.history, "samples": run.samples, "status": run.status, "config": run.config.to_dict()}
-    with open(os.path.join(tmp, FILES["run"]), "w") as f:
+    with open(os.path.join(folder, FILES["run"]), "w") as f:
         json.dump(record, f)
     weights = {k: v.detach().cpu().clone().contiguous() for k, v in run.models.policy.state_dict().items()}
-    save_file(weights, os.path.join(tmp, FILES["weights"]))
-    manifest = {"key": key, "files": {name: models_lib.sha256(os.path.join(tmp, name)) for name in FILES.values()}}
-    with open(os.path.join(tmp, MANIFEST), "w") as f:
+    save_file(weights, os.path.join(folder, FILES["weights"]))
+    manifest = {"key": key, "files": {name: models_lib.sha256(os.path.join(folder, name)) for name in FILES.values()}}
+    with open(os.path.join(folder, MANIFEST), "w") as f:
         json.dump(manifest, f)
+
+
+def store(run: Run, key: str, root: str) -> str:
+    """Write a finished run under `root/key` atomically (a temporary folder, then one rename).
+
+    The entry gets the umask's usual modes, so others can read a shared cache. Orphaned `.tmp-*`
+    folders are removed first; a failed write removes its own and raises.
+    """
+    os.makedirs(root, exist_ok=True)
+    remove_orphans(root)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=root)  # mode 0700: opened up below
     final = os.path.join(root, key)
     try:
-        os.rename(tmp, final)
-    except OSError:  # another process stored the same run first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_entry(run, key, tmp)
+        open_up(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not os.path.isdir(final):
+                raise
+            # another process stored the same run first: keep theirs
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing left after a successful rename
     return final
 
 
 def verify(folder: str, key: str) -> str | None:
-    """None when the entry is whole; else what is wrong with it."""
+    """None when the entry is whole; else what is wrong with it. A PermissionError is raised, not judged."""
     try:
         with open(os.path.join(folder, MANIFEST)) as f:
             manifest = json.load(f)
         if manifest.get("key") != key or set(manifest["files"]) != set(FILES.values()):
             return "its manifest does not match"
+    except PermissionError:
+        raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"its manifest is unreadable ({type(e).__name__})"
     for name, digest in manifest["files"].items():
@@ -125,28 +196,50 @@ def verify(folder: str, key: str) -> str | None:
     return None
 
 
+def read_entry(folder: str, models: Models, config: PPOConfig) -> Run:
+    """A verified entry as a `Run`: a copy of `models` with the trained weights."""
+    with open(os.path.join(folder, FILES["run"])) as f:
+        record = json.load(f)
+    run = Run(config, copy.deepcopy(models), record["history"], record["samples"], record["status"])
+    run.models.policy.load_state_dict(load_file(os.path.join(folder, FILES["weights"]),
+                                                device=str(run.models.policy.device)))
+    return run
+
+
 def load(key: str, models: Models, config: PPOConfig, root: str) -> Run | None:
     """The cached run as a `Run` (a copy of `models` with the trained weights), or None to rerun.
 
-    A corrupted or partial entry is reported, removed and answered with None.
+    A corrupted or partial entry is reported, removed and answered with None. An entry we may not
+    read (someone else's shared cache) is reported as that and left in place.
     """
     folder = os.path.join(root, key)
-    if not os.path.isdir(folder):
+    try:
+        if not os.path.isdir(folder):
+            return None
+        problem = verify(folder, key)
+        if problem is None:
+            return read_entry(folder, models, config)
+    except PermissionError as e:
+        print(f"cache entry {key[:12]} in {root} cannot be read ({type(e).__name__}: {e}); training instead, "
+              "the entry is left in place")
         return None
-    problem = verify(folder, key)
-    if problem is None:
-        try:
-            with open(os.path.join(folder, FILES["run"])) as f:
-                record = json.load(f)
-            run = Run(config, copy.deepcopy(models), record["history"], record["samples"], record["status"])
-            run.models.policy.load_state_dict(load_file(os.path.join(folder, FILES["weights"]),
-                                                        device=str(run.models.policy.device)))
-            return run
-        except Exception as e:  # noqa: BLE001 — a checksum-valid entry that still fails to load is corrupt too
-            problem = f"it fails to load ({type(e).__name__}: {str(e)[:120]})"
+    except Exception as e:  # noqa: BLE001 — a checksum-valid entry that still fails to load is corrupt too
+        problem = f"it fails to load ({type(e).__name__}: {str(e)[:120]})"
     print(f"cache entry {key[:12]} in {root} is corrupted ({problem}); rerunning")
     shutil.rmtree(folder, ignore_errors=True)
     return None
+
+
+def try_store(run: Run, key: str, root: str) -> None:
+    """`store`, but a cache that cannot be written never costs the finished run; said once per folder."""
+    try:
+        store(run, key, root)
+    except Exception as e:  # noqa: BLE001 — the cache is an optimisation: the run is returned whatever happens
+        if root not in _WRITE_FAILURES_REPORTED:
+            _WRITE_FAILURES_REPORTED.add(root)
+            print(f"run cache: cannot write to {root} ({type(e).__name__}: {e}); runs are returned but not "
+                  "cached. Make that folder writable, point PPO_LAB_CACHE at a writable folder, or set "
+                  "PPO_LAB_CACHE=off")
 
 
 # ------------------------------------------------------------------ the one entry point
@@ -169,5 +262,5 @@ def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, s
         return run
     run = train(config, copy.deepcopy(models), **train_kwargs)
     if run.status == "finished":
-        store(run, key, root)
+        try_store(run, key, root)
     return run

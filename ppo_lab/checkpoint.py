@@ -2,6 +2,11 @@
 
 Tensors (policy, value head, Adam moments, RNG states) go to safetensors; everything else
 (history, samples, β, config, Adam's hyper-parameters) to JSON. Nothing is ever pickled.
+
+A checkpoint is atomic as a whole: both files are first written under `.tmp` names, and the JSON
+(renamed last) records the sha256 of the tensor file it belongs to. `load` checks that pair, so a
+crash between the two renames can never mix iteration k's tensors with iteration k − 1's history:
+the finished `checkpoint.json.tmp` completes that save, or the load fails with a `CheckpointError`.
 """
 from __future__ import annotations
 
@@ -10,11 +15,30 @@ import os
 import random
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .config import ConfigError
+from .models import sha256
+
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
+PENDING = STATE + ".tmp"  # the JSON of a save whose last rename did not happen
+REQUIRED = {"iteration": int, "kl_coef": (int, float), "history": list, "samples": list, "config": dict,
+            "optimizer": dict, "python_random": list, "tensors_sha256": str}
 
 
+class CheckpointError(ValueError):
+    """A checkpoint cannot be resumed from: the message names the file, what is wrong and what to do."""
+
+
+def _error(folder, name: str, problem: str) -> CheckpointError:
+    folder = os.fspath(folder)
+    return CheckpointError(f"checkpoint {os.path.join(folder, name)} {problem}. The run cannot resume from it: "
+                           f"delete the folder {folder!r}, or pass resume=False to train again from iteration 0 "
+                           "(this overwrites the checkpoint)")
+
+
+# ------------------------------------------------------------------ save
 def _flat_optimizer(optimizer) -> tuple[dict, dict]:
     """Adam's per-parameter tensors as flat names, and its param_groups for JSON."""
     sd = optimizer.state_dict()
@@ -22,42 +46,145 @@ def _flat_optimizer(optimizer) -> tuple[dict, dict]:
     return tensors, {"param_groups": sd["param_groups"]}
 
 
+def _fsync(path: str) -> None:
+    """Flush a written file to disk before it is renamed into place (a power cut keeps old or new)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def save(folder: str, policy, optimizer, generator: torch.Generator, state: dict) -> None:
-    """Write the whole training state after an iteration (atomically: a crash never leaves half a file)."""
+    """Write the whole training state after an iteration, atomically as a whole (see the module docstring)."""
     os.makedirs(folder, exist_ok=True)
     tensors = {f"policy.{k}": v.detach().clone().contiguous() for k, v in policy.state_dict().items()}
     optim_tensors, optim_json = _flat_optimizer(optimizer)
     tensors.update(optim_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.generator"] = generator.get_state()
-    save_file(tensors, os.path.join(folder, TENSORS + ".tmp"))
-    meta = {**state, "optimizer": optim_json, "python_random": _py_random_state()}
-    with open(os.path.join(folder, STATE + ".tmp"), "w") as f:
+    tensors_tmp, state_tmp = os.path.join(folder, TENSORS + ".tmp"), os.path.join(folder, PENDING)
+    save_file(tensors, tensors_tmp)
+    _fsync(tensors_tmp)
+    meta = {**state, "optimizer": optim_json, "python_random": _py_random_state(),
+            "tensors_sha256": sha256(tensors_tmp)}
+    with open(state_tmp, "w") as f:
         json.dump(meta, f)
-    os.replace(os.path.join(folder, TENSORS + ".tmp"), os.path.join(folder, TENSORS))
-    os.replace(os.path.join(folder, STATE + ".tmp"), os.path.join(folder, STATE))
+    _fsync(state_tmp)
+    os.replace(tensors_tmp, os.path.join(folder, TENSORS))
+    os.replace(state_tmp, os.path.join(folder, STATE))  # the commit: from here on, load sees iteration k
 
 
-def exists(folder: str | None) -> bool:
-    return bool(folder) and os.path.isfile(os.path.join(folder, TENSORS)) and os.path.isfile(os.path.join(folder, STATE))
+# ------------------------------------------------------------------ check before training
+def check_folder(folder) -> None:
+    """`checkpoint_dir` must be a folder, or a path where one can be created (it is created now)."""
+    path = os.fspath(folder)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"checkpoint_dir={path!r} is a file, not a folder; valid: a folder for the checkpoint "
+                          "files (created if missing), or None for no checkpoints")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"checkpoint_dir={path!r} cannot be created ({type(e).__name__}: {e.strerror}); valid: "
+                          "a folder you can write to, or None for no checkpoints") from e
+
+
+def resumable(folder, resume: bool) -> bool:
+    """Check `checkpoint_dir` before any training; True when `resume` has a checkpoint to load.
+
+    A file as `checkpoint_dir` is a ConfigError, resume or not. With `resume`, half a checkpoint
+    (the JSON without the tensors, or the tensors without any JSON) is a CheckpointError: starting
+    silently from iteration 0 would overwrite the history it belongs to. No checkpoint: False.
+    """
+    if not folder:
+        return False
+    check_folder(folder)
+    present = {name for name in (TENSORS, STATE, PENDING) if os.path.isfile(os.path.join(folder, name))}
+    if not resume or not present & {TENSORS, STATE}:
+        return False
+    if TENSORS not in present:
+        raise _error(folder, TENSORS, f"is missing (only {STATE} is there)")
+    if not present & {STATE, PENDING}:
+        raise _error(folder, STATE, f"is missing (only {TENSORS} is there)")
+    return True
+
+
+# ------------------------------------------------------------------ load
+def _read_json(folder, name: str) -> dict:
+    """A checkpoint JSON with every required key of the right type (else CheckpointError)."""
+    try:
+        with open(os.path.join(folder, name)) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise _error(folder, name, "is missing") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise _error(folder, name, f"is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise _error(folder, name, f"holds a {type(meta).__name__}, not a JSON object")
+    for key, kind in REQUIRED.items():
+        if not isinstance(meta.get(key), kind):
+            raise _error(folder, name, f"has no valid {key!r} (got {str(meta.get(key))[:60]!r})")
+    if len(meta["history"]) != meta["iteration"] + 1:
+        raise _error(folder, name, f"holds {len(meta['history'])} iterations of history for iteration "
+                                   f"{meta['iteration']}")
+    return meta
+
+
+def _matching_state(folder, digest: str) -> dict:
+    """The JSON that belongs to the tensor file with sha256 `digest`.
+
+    checkpoint.json normally; after a crash between the two renames of `save`, the whole
+    checkpoint.json.tmp of that save, whose rename is then completed.
+    """
+    try:
+        meta = _read_json(folder, STATE)
+        if meta["tensors_sha256"] == digest:
+            return meta
+        problem = _error(folder, TENSORS, f"does not match the sha256 recorded in {STATE}: it is damaged, or a "
+                                          "save was interrupted")
+    except CheckpointError as e:
+        problem = e
+    try:
+        pending = _read_json(folder, PENDING)
+    except CheckpointError:
+        raise problem from None
+    if pending["tensors_sha256"] != digest:
+        raise problem
+    os.replace(os.path.join(folder, PENDING), os.path.join(folder, STATE))
+    return pending
+
+
+def read(folder) -> tuple[dict, dict]:
+    """The checked JSON state and tensors of the checkpoint in `folder` (else CheckpointError)."""
+    path = os.path.join(folder, TENSORS)
+    if not os.path.isfile(path):
+        raise _error(folder, TENSORS, "is missing")
+    try:
+        tensors = load_file(path)
+    except SafetensorError as e:
+        raise _error(folder, TENSORS, f"cannot be read (truncated or not a safetensors file: {e})") from None
+    return _matching_state(folder, sha256(path)), tensors
+
+
+def apply(folder, meta: dict, tensors: dict, policy, optimizer, generator: torch.Generator) -> None:
+    """Restore policy, Adam and every RNG state from a checkpoint that `read` returned."""
+    try:
+        policy.load_state_dict({k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
+        state: dict = {}
+        for name, value in tensors.items():
+            if name.startswith("optim."):
+                _, i, key = name.split(".", 2)
+                state.setdefault(int(i), {})[key] = value
+        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+        torch.set_rng_state(tensors["rng.torch"])
+        generator.set_state(tensors["rng.generator"])
+        version, internal, gauss = meta["python_random"]
+        random.setstate((version, tuple(internal), gauss))
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise _error(folder, TENSORS, f"does not fit this run ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def load(folder: str, policy, optimizer, generator: torch.Generator) -> dict:
     """Restore policy, Adam, RNG states; return the JSON state (history, samples, β, iteration)."""
-    tensors = load_file(os.path.join(folder, TENSORS))
-    with open(os.path.join(folder, STATE)) as f:
-        meta = json.load(f)
-    policy.load_state_dict({k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
-    state: dict = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, i, key = name.split(".", 2)
-            state.setdefault(int(i), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta.pop("optimizer")["param_groups"]})
-    torch.set_rng_state(tensors["rng.torch"])
-    generator.set_state(tensors["rng.generator"])
-    version, internal, gauss = meta.pop("python_random")
-    random.setstate((version, tuple(internal), gauss))
+    meta, tensors = read(folder)
+    apply(folder, meta, tensors, policy, optimizer, generator)
     return meta
 
 

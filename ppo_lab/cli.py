@@ -5,27 +5,22 @@
     python -m ppo_lab warm-cache --notebooks 03,04 --preset tiny
 
 Reports are plain files (JSON, PNG, Markdown); a bad setting exits with code 2 and the config's
-own error message.
+own error message, a missing model with 1; Ctrl-C writes the report of what finished and exits with 130.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import glob
-import json
-import math
 import os
 import sys
 import time
 
 from .config import PRESETS, ConfigError, PPOConfig
+from .reports import TRAIN_FILES, write_sweep_report, write_train_report
 
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(PPOConfig)}  # "int", "float | None", …
-CURVES = ["env/reward_mean", "objective/kl"]
-SUMMARY = {"env/reward_mean": "reward", "env/fraction_positive": "fraction positive", "gold/vader_mean": "VADER",
-           "objective/kl": "KL (nats)", "policy/clipfrac_avg": "clip fraction",
-           "val/explained_variance": "explained variance"}
 
 
 # ====================================================================== settings
@@ -71,121 +66,105 @@ def parse_grid(text: str) -> tuple[str, list]:
     field, sep, values = text.partition("=")
     if not sep or not values.strip():
         raise ConfigError(f"--grid {text!r}: expected field=v1,v2,…, e.g. --grid clip_eps=0.05,0.2,none")
+    if field.strip() == "seed":
+        raise ConfigError(f"--grid {text}: seeds are set with --seed S --seeds N (runs S … S+N−1); grid another "
+                          "field, e.g. --grid clip_eps=0.05,0.2 --seed 3 --seeds 2")
     return field.strip(), [parse_value(field.strip(), v.strip()) for v in values.split(",")]
 
 
-# ====================================================================== report files
-def finite(obj):
-    """NaN/inf → None, so the JSON is strict and any tool can read it."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [finite(v) for v in obj]
-    return obj
-
-
-def write_json(path: str, obj) -> None:
-    with open(path, "w") as f:
-        json.dump(finite(obj), f, indent=1)
-
-
-def cell(value) -> str:
-    """One Markdown table cell: pipes escaped, line breaks shown as ⏎."""
-    return str(value).replace("|", "\\|").replace("\r", "").replace("\n", " ⏎ ")
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]) + "\n"
-
-
-def samples_markdown(run, before_after: list[dict]) -> str:
-    """Before/after completions of fixed prompts, then the samples the run recorded while training."""
-    ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", "flipped"],
-               [[r["prompt"], r["before"], r["before_score"], r["after"], r["after_score"], "yes" if r["flipped"] else ""]
-                for r in before_after])
-    rec = table(["iteration", "prompt", "completion", "reward score", "VADER", "positive"],
-                [[s["iteration"], s["prompt"], s["completion"], s["score"], round(s["gold"], 3),
-                  "yes" if s["positive"] else ""] for s in run.samples])
-    return (f"# Samples\n\nRun status: {run.status}; {len(run.history)} iterations, seed {run.config.seed}.\n\n"
-            "## Before and after\n\nThe same prompts, sampled with the same seed, by the frozen starting model "
-            f"and by the aligned policy (reward-model scores, std units).\n\n{ba}\n"
-            f"## Recorded during training\n\n{rec}")
-
-
-def final_means(runs, metric: str) -> float:
-    """Mean over seeds of a metric's last value (NaN-safe: NaNs are skipped)."""
-    values = [r.history[-1][metric] for r in runs if r.history and math.isfinite(r.history[-1][metric])]
-    return sum(values) / len(values) if values else float("nan")
-
-
-def summary_markdown(groups: dict, field: str) -> str:
-    header = ["setting", "seeds", "finished"] + list(SUMMARY.values())
-    rows = [[name, len(runs), sum(r.status == "finished" for r in runs)]
-            + [f"{final_means(runs, m):.3f}" for m in SUMMARY] for name, runs in groups.items()]
-    return (f"# Sweep over {field}\n\nFinal iteration's metrics, mean over seeds.\n\n{table(header, rows)}")
-
-
-def save_figure(fig, path: str) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+def make_folder(path: str, option: str) -> None:
+    """Create a report/checkpoint folder up front, or raise ConfigError naming the option and the OS reason."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{option} {path!r} cannot be created: {e.strerror or e}; valid: a folder path you can "
+                          f"write to (not a file, nor inside one), e.g. {option} runs/demo") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path!r} is not writable; valid: a folder you can write to, e.g. "
+                          f"{option} runs/demo")
 
 
 # ====================================================================== subcommands
+def checkpoint_kwargs(args) -> dict:
+    """--checkpoint-dir / --resume → `trainer.train`'s keyword arguments (checked before any training)."""
+    from . import checkpoint
+
+    if args.resume and not args.checkpoint_dir:
+        raise ConfigError("--resume needs --checkpoint-dir DIR, the folder an earlier run saved its checkpoints "
+                          "to; e.g. --checkpoint-dir runs/ckpt --resume (or drop --resume to start afresh)")
+    if not args.checkpoint_dir:
+        return {}
+    make_folder(args.checkpoint_dir, "--checkpoint-dir")
+    saved = [n for n in (checkpoint.TENSORS, checkpoint.STATE) if os.path.exists(os.path.join(args.checkpoint_dir, n))]
+    if args.resume and not saved:
+        print(f"--resume: no checkpoint in {args.checkpoint_dir!r} yet; starting at iteration 0", file=sys.stderr)
+    return {"checkpoint_dir": args.checkpoint_dir, "resume": args.resume}
+
+
 def cmd_train(args) -> int:
-    from . import cache, plots, trainer
-    from .dashboard import dashboard
-    from .experiments import before_after
+    from . import cache
+    from .experiments import interrupted
     from .models import load_models
 
     config = make_config(args)
-    os.makedirs(args.out, exist_ok=True)
+    kwargs = checkpoint_kwargs(args)
+    make_folder(args.out, "--out")
     models = load_models(config)
-    run = cache.cached_train(config, models, use_cache=not args.no_cache, progress=True)
-    write_json(os.path.join(args.out, "history.json"), run.history)
-    write_json(os.path.join(args.out, "config.json"), config.to_dict())
-    save_figure(dashboard(run, title=f"PPO diagnostics: preset {args.preset}, seed {config.seed}"),
-                os.path.join(args.out, "dashboard.png"))
-    fig = plots.curves({f"seed {config.seed}": [run]}, CURVES, f"Reward and KL over {len(run.history)} iterations")
-    for ax in fig.axes:
-        ax.get_lines()[0].set_label(f"seed {config.seed}")
-        ax.legend(fontsize=8)
-    save_figure(fig, os.path.join(args.out, "curves.png"))
-    prompts = trainer.prompt_pool(models.tokenizer, config)[:args.prompts]
-    with open(os.path.join(args.out, "samples.md"), "w") as f:
-        f.write(samples_markdown(run, before_after(run, prompts, seed=config.seed)))
-    print(f"{run.status}; report in {args.out}: history.json config.json dashboard.png curves.png samples.md")
+    use_cache = not args.no_cache and not kwargs           # checkpoints are written only by a real training run
+    run = cache.cached_train(config, models, use_cache=use_cache, progress=True, **kwargs)
+    write_train_report(args.out, args.preset, args.prompts, config, models, run)
+    if interrupted(run):
+        again = f"; continue it with --checkpoint-dir {args.checkpoint_dir} --resume" if kwargs else ""
+        done = f"{len(run.history)} completed iteration{'' if len(run.history) == 1 else 's'}"
+        print(f"interrupted (Ctrl-C) after {done}; report of the partial run "
+              f"in {args.out}: {TRAIN_FILES}{again}", file=sys.stderr)
+        return 130
+    if run.status != "finished":                           # stopped on NaN/inf: the report shows where
+        print(f"{run.status}\nreport of the run up to there in {args.out}: {TRAIN_FILES}", file=sys.stderr)
+        return 1
+    print(f"{run.status}; report in {args.out}: {TRAIN_FILES}")
     return 0
 
 
+def sweep_gaps(configs: dict, groups: dict, seeds: tuple) -> tuple[bool, list[str]]:
+    """Whether the sweep was cut short, and what it lacks: groups never trained, seeds not reached."""
+    from .experiments import interrupted
+
+    missing = [name for name in configs if name not in groups]
+    for name, runs in groups.items():
+        if len(runs) < len(seeds):
+            missing.append(f"{name} (seeds {', '.join(str(s) for s in seeds[len(runs):])})")
+    stopped = bool(missing) or any(interrupted(r) for runs in groups.values() for r in runs)
+    return stopped, missing
+
+
 def cmd_sweep(args) -> int:
-    from . import experiments, plots
-    from .dashboard import dashboard
+    from . import experiments
 
     config = make_config(args)
     field, values = parse_grid(args.grid)
-    for value in values:                        # refuse a bad value before any training
-        config.replace(**{field: value})
     seeds = tuple(range(config.seed, config.seed + args.seeds))
-    os.makedirs(args.out, exist_ok=True)
-    groups = experiments.ablation(config, field, values, seeds, use_cache=not args.no_cache, progress=True)
+    configs = experiments.ablation_configs(config, field, values, seeds)   # every value and seed, before training
+    make_folder(args.out, "--out")
+    try:
+        groups = experiments.ablation(config, field, values, seeds, use_cache=not args.no_cache, progress=True)
+    except KeyboardInterrupt:                                               # e.g. while loading the models
+        groups = {}
+    stopped, missing = sweep_gaps(configs, groups, seeds)
     title = f"{field} sweep: preset {args.preset}, {len(seeds)} seed(s) per setting"
-    save_figure(plots.curves(groups, CURVES + ["gold/vader_mean"], title), os.path.join(args.out, "comparison.png"))
-    save_figure(dashboard(groups, title=title), os.path.join(args.out, "dashboard.png"))
-    write_json(os.path.join(args.out, "histories.json"), {k: [r.history for r in runs] for k, runs in groups.items()})
-    with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write(summary_markdown(groups, field))
-    print(f"report in {args.out}: comparison.png dashboard.png summary.md histories.json")
+    files = write_sweep_report(args.out, groups, field, title, missing, stopped)
+    if stopped:
+        print(f"interrupted (Ctrl-C): report of the runs trained so far in {args.out}: {files}; missing: "
+              f"{', '.join(missing) or 'none (the last run stopped early)'}", file=sys.stderr)
+        return 130
+    print(f"report in {args.out}: {files}")
     return 0
 
 
 def find_notebooks(spec: str) -> list[str]:
     """"all", or comma-separated numbers ("04,03") or paths to .ipynb files."""
     available = sorted(glob.glob(os.path.join(NOTEBOOKS_DIR, "[0-9][0-9]_*.ipynb")))
+    names = ", ".join(os.path.basename(p)[:2] for p in available)
     if spec.strip() == "all":
         return available
     found = []
@@ -193,18 +172,65 @@ def find_notebooks(spec: str) -> list[str]:
         match = [token] if token.endswith(".ipynb") and os.path.isfile(token) else \
             [p for p in available if os.path.basename(p).startswith(token + "_")]
         if not match:
-            names = ", ".join(os.path.basename(p)[:2] for p in available)
             raise ConfigError(f"--notebooks: {token!r} matches no notebook; valid: all, or some of {names} "
                               "(comma-separated), or paths to .ipynb files")
         found += match
+    if not found:
+        raise ConfigError(f"--notebooks {spec!r} selects no notebook; valid: all, or some of {names} "
+                          "(comma-separated), or paths to .ipynb files, e.g. --notebooks 03,04")
     return found
 
 
-def cmd_warm_cache(args) -> int:
+def last_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return (lines[-1] if lines else type(error).__name__)[:300]
+
+
+def run_notebook(path: str) -> str | None:
+    """Execute one notebook headlessly; None when it ran, else why it failed."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as e:  # noqa: BLE001 — invalid JSON, not a notebook, unreadable file…
+        return f"not a readable notebook ({type(e).__name__}: {last_line(e)}); fix or remove the file"
+    client = NotebookClient(nb, timeout=None, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        return last_line(e)
+    except Exception as e:  # noqa: BLE001 — a malformed cell, a dead kernel: this notebook fails, the rest run
+        return f"{type(e).__name__}: {last_line(e)}"
+    return None
+
+
+def run_notebooks(notebooks: list[str], preset: str, folder: str) -> int:
+    """Run each notebook with PPO_LAB_PRESET and PPO_LAB_CACHE set (the caller's env restored); failures."""
+    failed = 0
+    saved = {k: os.environ.get(k) for k in ("PPO_LAB_PRESET", "PPO_LAB_CACHE")}
+    os.environ.update(PPO_LAB_PRESET=preset, PPO_LAB_CACHE=folder)  # the kernels inherit these
+    try:
+        for path in notebooks:
+            t0, name = time.perf_counter(), os.path.basename(path)
+            problem = run_notebook(path)
+            if problem is None:
+                print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+            else:
+                failed += 1
+                print(f"{name}: FAILED after {time.perf_counter() - t0:.0f} s: {problem}", file=sys.stderr, flush=True)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return failed
+
+
+def cmd_warm_cache(args) -> int:
     from . import cache
 
     if args.preset not in PRESETS:
@@ -212,30 +238,12 @@ def cmd_warm_cache(args) -> int:
     folder = os.path.abspath(args.cache_dir) if args.cache_dir else cache.cache_dir()
     if folder is None:
         raise ConfigError("warm-cache: the run cache is off (PPO_LAB_CACHE=off); unset it or give --cache-dir")
-    notebooks, failed = find_notebooks(args.notebooks), 0
-    saved = {k: os.environ.get(k) for k in ("PPO_LAB_PRESET", "PPO_LAB_CACHE")}
-    os.environ.update(PPO_LAB_PRESET=args.preset, PPO_LAB_CACHE=folder)  # the kernels inherit these
-    try:
-        for path in notebooks:
-            t0, name = time.perf_counter(), os.path.basename(path)
-            nb = nbformat.read(path, as_version=4)
-            client = NotebookClient(nb, timeout=None, kernel_name="python3",
-                                    resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
-            try:
-                client.execute()
-                print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-            except CellExecutionError as e:
-                failed += 1
-                print(f"{name}: FAILED after {time.perf_counter() - t0:.0f} s: {str(e).strip().splitlines()[-1]}",
-                      file=sys.stderr, flush=True)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    notebooks = find_notebooks(args.notebooks)
+    failed = run_notebooks(notebooks, args.preset, folder)
     entries = len([d for d in os.listdir(folder) if not d.startswith(".")]) if os.path.isdir(folder) else 0
     print(f"run cache {folder}: {entries} entries (preset {args.preset})")
+    if failed:
+        print(f"{failed} of {len(notebooks)} notebooks FAILED (see above)", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -245,13 +253,19 @@ EPILOGS = {
   python -m ppo_lab train --preset tiny --out runs/demo
   python -m ppo_lab train --preset tiny --out runs/no_kl --set kl_coef=0 --set kl_target=none --seed 3
   python -m ppo_lab train --preset ci --out runs/quick --set iterations=2
+  python -m ppo_lab train --preset tiny --out runs/long --checkpoint-dir runs/long/ckpt
+  python -m ppo_lab train --preset tiny --out runs/long --checkpoint-dir runs/long/ckpt --resume --set iterations=80
 
-writes history.json, config.json, dashboard.png, curves.png and samples.md to --out""",
+writes history.json, config.json, dashboard.png, curves.png and samples.md to --out; Ctrl-C writes
+the report of the iterations completed so far and exits with code 130 (with --checkpoint-dir,
+--resume continues the run later)""",
     "sweep": """examples:
   python -m ppo_lab sweep --preset tiny --grid clip_eps=0.05,0.2,none --seeds 2 --out runs/clip
   python -m ppo_lab sweep --preset ci --grid vf_coef=0,0.1,1 --seeds 1 --out runs/vf --set iterations=4
 
-writes comparison.png, dashboard.png, summary.md and histories.json to --out""",
+writes comparison.png, dashboard.png, summary.md and histories.json to --out; Ctrl-C stops the
+sweep, writes the report of the runs trained so far (summary.md names what is missing) and exits
+with code 130. Seeds are not a grid field: use --seed S --seeds N""",
     "warm-cache": """examples:
   python -m ppo_lab warm-cache --notebooks all
   python -m ppo_lab warm-cache --notebooks 04,03 --preset tiny --cache-dir /srv/class/ppo_lab_cache
@@ -259,6 +273,21 @@ writes comparison.png, dashboard.png, summary.md and histories.json to --out""",
 runs the notebooks headlessly with PPO_LAB_PRESET and PPO_LAB_CACHE set, so the runs they
 train (through lab.experiments) are stored in the run cache before class""",
 }
+
+
+def at_least_one(option: str, example: int, what: str):
+    """An argparse type: a whole number ≥ 1, refused with the option, the value, the range and an example."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; valid: 1 or more ({what}), "
+                                             f"e.g. {option} {example}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; valid: 1 or more ({what}), "
+                                             f"e.g. {option} {example}")
+        return value
+    return parse
 
 
 def add_config_options(p) -> None:
@@ -280,12 +309,22 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Align the policy with PPO and write a report folder.", **kw)
     add_config_options(train)
     train.add_argument("--out", required=True, help="report folder (created if missing)")
-    train.add_argument("--prompts", type=int, default=6, help="held-out prompts in the before/after table (default 6)")
+    train.add_argument("--prompts", type=at_least_one("--prompts", 6, "held-out prompts in the before/after table"),
+                       default=6, help="held-out prompts in the before/after table, 1 or more (default 6)")
+    train.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                       help="save the whole training state to DIR after every iteration (the run cache is "
+                            "bypassed, so the run always trains and writes its checkpoints)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the last checkpoint in --checkpoint-dir (same settings; only "
+                            "iterations may change, e.g. --set iterations=80); without one, start at iteration 0")
     sweep = sub.add_parser("sweep", help="an ablation over one config field, over seeds", epilog=EPILOGS["sweep"],
                            description="Train once per value and seed (lab.experiments.ablation), compare.", **kw)
     add_config_options(sweep)
-    sweep.add_argument("--grid", required=True, metavar="FIELD=V1,V2,…", help="the field and its values")
-    sweep.add_argument("--seeds", type=int, default=2, help="seeds per value, from --seed on (default 2)")
+    sweep.add_argument("--grid", required=True, metavar="FIELD=V1,V2,…",
+                       help="the field and its values, any config field but seed (use --seed/--seeds); "
+                            "policy, reward_model and device groups each load their own models")
+    sweep.add_argument("--seeds", type=at_least_one("--seeds", 2, "seeds per value"), default=2,
+                       help="seeds per value, from --seed on, 1 or more (default 2)")
     sweep.add_argument("--out", required=True, help="report folder (created if missing)")
     warm = sub.add_parser("warm-cache", help="execute notebooks headlessly to pre-fill the run cache",
                           epilog=EPILOGS["warm-cache"], description="Pre-fill the run cache for a class.", **kw)
@@ -296,18 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback)."""
+    """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback), a missing
+    model 1, Ctrl-C 130 (after writing what it can)."""
+    from . import checkpoint
     from .models import AssetError
 
+    damaged = getattr(checkpoint, "CheckpointError", ConfigError)          # a checkpoint --resume cannot use
     args = build_parser().parse_args(argv)
-    if getattr(args, "seeds", 1) < 1:
-        print("error: --seeds must be at least 1", file=sys.stderr)
-        return 2
     try:
         return {"train": cmd_train, "sweep": cmd_sweep, "warm-cache": cmd_warm_cache}[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except damaged as e:
+        print(f"error: {e}\n  (on the command line: drop --resume, or give another --checkpoint-dir)", file=sys.stderr)
+        return 2
     except AssetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C); any report it was writing is incomplete", file=sys.stderr)
+        return 130

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 
@@ -61,12 +62,26 @@ class PPOConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def __setattr__(self, name: str, value) -> None:
+        """Every assignment is validated, in `__init__` and after it (`cfg.batch_size = 7` is refused)."""
+        if name not in _SPEC:
+            raise ConfigError(f"{name!r} is not a PPOConfig field; valid: {', '.join(_SPEC)}")
+        value = _check(name, value)
+        if self.__dict__.get("_complete"):
+            _check_together({**self.__dict__, name: value})
+        object.__setattr__(self, name, value)
+
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            _check(f.name, getattr(self, f.name))
-        if self.batch_size % self.minibatch_size:
-            raise ConfigError(f"minibatch_size={self.minibatch_size} does not divide batch_size={self.batch_size}; "
-                              f"valid: a divisor of {self.batch_size}, e.g. {_divisors(self.batch_size)}")
+        _check_together(self.__dict__)
+        object.__setattr__(self, "_complete", True)
+
+
+def _check_together(values: dict) -> None:
+    """Checks that involve two fields."""
+    if values["batch_size"] % values["minibatch_size"]:
+        raise ConfigError(f"minibatch_size={values['minibatch_size']} does not divide "
+                          f"batch_size={values['batch_size']}; valid: a divisor of {values['batch_size']}, "
+                          f"e.g. {_divisors(values['batch_size'])}")
 
 
 # field → (kind, low, high, choices); low/high inclusive unless noted in `_OPEN`
@@ -89,37 +104,50 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0][:8]
 
 
-def _check(name: str, value) -> None:
-    """Raise ConfigError naming the field, the value, the valid range or choices, and a fix."""
+def _check(name: str, value):
+    """The value as the field's type (numpy scalars → Python numbers), or ConfigError naming the field,
+    the value, the valid range or choices, and a fix."""
     kind, *rest = _SPEC[name]
     if kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}={value!r} must be a non-empty string: a bundled name "
                               f"('tiny-gpt2', 'tiny-reward'), a model name or a local folder")
-        return
+        return value
     if kind == "choice":
         if value not in rest[0]:
             raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(rest[0])}")
-        return
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{name}={value!r} must be True or False")
-        return
-    low, high = rest[0], rest[1]
-    open_low = len(rest) > 2
+        return value
     if kind == "float?" and value is None:
-        return
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    value = _as_number(name, kind, value, rest[0], rest[1])
+    _check_range(name, kind, value, *rest)
+    return value
+
+
+def _as_number(name: str, kind: str, value, low, high):
+    """int for "int" fields, float for the others; numpy and other numeric scalars are converted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if kind == "int":
             raise ConfigError(f"{name}={value!r} must be a whole number in [{low}, {high}], "
                               f"not {type(value).__name__}")
-    else:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            none = " or None" if kind == "float?" else ""
-            raise ConfigError(f"{name}={value!r} must be a number{none}, not {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{name}={value!r} must be a finite number in "
-                              f"{'(' if open_low else '['}{low}, {high}]")
+        none = " or None" if kind == "float?" else ""
+        raise ConfigError(f"{name}={value!r} must be a number{none}, not {type(value).__name__}")
+    if kind == "int":
+        if not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{name}={value!r} must be a whole number in [{low}, {high}], "
+                              f"not {type(value).__name__}")
+        return int(value)
+    return float(value)
+
+
+def _check_range(name: str, kind: str, value, low, high, *open_low) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r} must be a finite number in "
+                          f"{'(' if open_low else '['}{low}, {high}]")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
         hint = "; use None for no clipping" if kind == "float?" and name.startswith("clip") else ""

@@ -48,15 +48,16 @@ def as_groups(run_or_runs) -> dict[str, list[Run]]:
                     f"{type(run_or_runs).__name__}")
 
 
-def panel(ax, groups: dict[str, list[Run]], metric: str) -> None:
-    """One metric: its healthy band in green, then each group's mean line (min–max band over seeds)."""
+def panel(ax, groups: dict[str, list[Run]], metric: str, single_run: bool = False) -> None:
+    """One metric: its healthy band in green, then each group's mean line (min–max band over seeds).
+
+    Runs of unequal length are averaged over the runs that reached each iteration (`plots.seed_band`).
+    """
     title, ylabel, healthy = HEALTHY[metric]
     if healthy is not None:
         ax.axhspan(*healthy, color="#c8e6c9", alpha=0.6, zorder=0)
     for name, runs in groups.items():
-        line = seed_band(ax, runs, metric, name)
-        if len(runs) == 1:
-            line.set_label(name)
+        seed_band(ax, runs, metric, name, single_run=single_run)
     ax.set_title(title if healthy else f"{title} (read the trend)", fontsize=10)
     ax.set_xlabel("PPO iteration")
     ax.set_ylabel(ylabel, fontsize=8)
@@ -68,11 +69,11 @@ def dashboard(run_or_runs, title: str | None = None):
     groups = as_groups(run_or_runs)
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.2))
     for ax, metric in zip(axes.flat, HEALTHY):
-        panel(ax, groups, metric)
+        panel(ax, groups, metric, single_run=isinstance(run_or_runs, Run))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     handles.append(Patch(color="#c8e6c9", label="healthy range"))
     fig.legend(handles, labels + ["healthy range"], loc="lower center", ncol=min(len(handles), 6), fontsize=9)
-    iterations = max(len(runs[0].history) for runs in groups.values())
+    iterations = max(len(run.history) for runs in groups.values() for run in runs)
     fig.suptitle(title or f"PPO diagnostics over {iterations} iterations")
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     return fig

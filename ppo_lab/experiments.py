@@ -4,11 +4,20 @@ from __future__ import annotations
 import torch
 
 from . import cache
-from .config import PPOConfig
+from .config import ConfigError, PPOConfig
 from .models import Models, load_models
 from .rollout import encode_prompts, positive_threshold, reward_scores, sample
 from .rollout import rollout as rollout_batch
 from .trainer import Run
+
+
+MODEL_FIELDS = ("policy", "reward_model", "device")   # fields that change which models a run starts from
+OUTSIDE_TRAINING = "interrupted: before its first iteration (Ctrl-C outside training)"
+
+
+def interrupted(run: Run) -> bool:
+    """True for a run stopped by Ctrl-C (`trainer.train` catches it and says so in `run.status`)."""
+    return str(run.status).startswith("interrupted")
 
 
 def over_seeds(config: PPOConfig, seeds=(0, 1), models: Models | None = None, use_cache: bool = True,
@@ -16,20 +25,80 @@ def over_seeds(config: PPOConfig, seeds=(0, 1), models: Models | None = None, us
     """The same config trained once per seed, each from a fresh copy of the starting models.
 
     Finished runs come from the run cache when an identical one was trained before (`ppo_lab.cache`;
-    `use_cache=False` or `PPO_LAB_CACHE=off` always trains).
+    `use_cache=False` or `PPO_LAB_CACHE=off` always trains). Ctrl-C stops here: the interrupted run
+    is the last one returned (a Ctrl-C outside training gives a run with no history) and no further
+    seed is started.
     """
+    configs = [config.replace(seed=s) for s in seeds]          # every seed valid before any training
     base = models or load_models(config)
     start = cache.weights_checksum(base) if use_cache and cache.cache_dir() else None
-    return [cache.cached_train(config.replace(seed=s), base, use_cache=use_cache, starting_weights=start,
-                               **train_kwargs) for s in seeds]
+    runs = []
+    for cfg in configs:
+        try:
+            run = cache.cached_train(cfg, base, use_cache=use_cache, starting_weights=start, **train_kwargs)
+        except KeyboardInterrupt:
+            run = Run(cfg, base, status=OUTSIDE_TRAINING)
+        runs.append(run)
+        if interrupted(run):
+            break
+    return runs
+
+
+def ablation_configs(config: PPOConfig, field: str, values, seeds=(0, 1)) -> dict[str, PPOConfig]:
+    """{"field=value": config} for every value, all validated (with every seed) before anything trains."""
+    if field == "seed":
+        raise ConfigError(f"ablation(field='seed', values={list(values)!r}): seeds are set with seeds=(…), "
+                          "not ablated; valid: another config field, e.g. "
+                          "ablation(config, 'clip_eps', [0.1, 0.2], seeds=(3, 4))")
+    if not len(seeds):
+        raise ConfigError(f"ablation: seeds={seeds!r} is empty; valid: at least one seed, e.g. seeds=(0, 1)")
+    if field not in config.to_dict():
+        raise ConfigError(f"ablation: field={field!r} is not a config field; valid: {', '.join(config.to_dict())}")
+    configs = {}
+    for value in values:
+        name = f"{field}={value}"
+        if name in configs:
+            raise ConfigError(f"ablation: {name} is listed twice in values={list(values)!r}; give each value once")
+        configs[name] = config.replace(**{field: value})
+        for seed in seeds:
+            configs[name].replace(seed=seed)
+    return configs
+
+
+def ablation_models(config: PPOConfig, field: str, configs: dict[str, PPOConfig]) -> dict[str, Models]:
+    """The starting models of each group: loaded once, or once per distinct model/device setting."""
+    if field not in MODEL_FIELDS:
+        base = load_models(config)
+        return {name: base for name in configs}
+    loaded = {}
+    for cfg in configs.values():
+        key = (cfg.policy, cfg.reward_model, cfg.device)
+        if key not in loaded:
+            loaded[key] = load_models(cfg)        # a missing model or an absent GPU fails here, before training
+    return {name: loaded[(cfg.policy, cfg.reward_model, cfg.device)] for name, cfg in configs.items()}
 
 
 def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), use_cache: bool = True,
              **train_kwargs) -> dict[str, list[Run]]:
-    """One group of runs per value of a config field: {"field=value": [runs over seeds]}."""
-    base = load_models(config)
-    return {f"{field}={v}": over_seeds(config.replace(**{field: v}), seeds, base, use_cache, **train_kwargs)
-            for v in values}
+    """One group of runs per value of a config field: {"field=value": [runs over seeds]}.
+
+    Every value, seed and model load is checked before the first run trains; `policy`, `reward_model`
+    and `device` groups each start from their own models. Ctrl-C stops the ablation: it returns the
+    groups trained so far (the last one may hold an interrupted run) and prints which are missing.
+    """
+    configs = ablation_configs(config, field, values, seeds)
+    models = ablation_models(config, field, configs)
+    groups = {}
+    for name, cfg in configs.items():
+        try:
+            groups[name] = over_seeds(cfg, seeds, models[name], use_cache, **train_kwargs)
+        except KeyboardInterrupt:                 # e.g. while hashing the starting weights
+            groups[name] = [Run(cfg.replace(seed=seeds[0]), models[name], status=OUTSIDE_TRAINING)]
+        if any(interrupted(r) for r in groups[name]) or len(groups[name]) < len(seeds):
+            missing = [n for n in configs if n not in groups]
+            print(f"ablation interrupted during {name}; not trained: {', '.join(missing) or 'none'}")
+            break
+    return groups
 
 
 @torch.inference_mode()

@@ -1,6 +1,8 @@
 """Matplotlib figures of the course: every one titled, axes labelled with units, seeds as a band."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -18,32 +20,108 @@ LABELS = {  # metric → axis label with its unit
 }
 
 
+def wrapped(label: str, width: int = 48) -> str:
+    """A long legend entry (a group's seed notes) over several lines, so it stays inside its panel."""
+    return textwrap.fill(label, width, break_on_hyphens=False)
+
+
 def style_axes(ax, title: str, xlabel: str, ylabel: str, legend: bool = True, grid: bool = True) -> None:
     """Every panel of the course: a title, both axes labelled (with units), a legend, a light grid."""
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if legend:
-        ax.legend(fontsize=8)
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(handles, [wrapped(label) for label in labels], fontsize=8)
+        else:
+            ax.legend(fontsize=8)
     if grid:
         ax.grid(alpha=0.3)
 
 
-def seed_band(ax, runs, metric: str, label: str, color=None):
-    """Mean over seeds as a line, min–max over seeds as a band; x = PPO iteration."""
-    values = np.array([run.metric(metric) for run in runs])          # (seeds, iterations)
-    x = np.arange(values.shape[1])
-    line, = ax.plot(x, values.mean(0), label=f"{label} (mean of {len(runs)} seeds)", color=color)
-    ax.fill_between(x, values.min(0), values.max(0), alpha=0.25, color=line.get_color())
+def ragged(series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max at each index over the sequences that reached it (they may differ in length).
+
+    A NaN inside a sequence stays NaN (it is a real value); a sequence that ended early just stops counting.
+    """
+    series = [np.asarray(s, dtype=float) for s in series]
+    length = max((len(s) for s in series), default=0)
+    stats = np.full((3, length), np.nan)
+    for i in range(length):
+        reached = np.array([s[i] for s in series if len(s) > i])
+        stats[:, i] = reached.mean(), reached.min(), reached.max()
+    return stats[0], stats[1], stats[2]
+
+
+def draw_band(ax, x, series, label: str, color=None, alpha: float = 0.25, **line_kw):
+    """The one band helper: mean line over `series` (ragged-safe), min–max band when there are ≥ 2."""
+    mean, low, high = ragged(series)
+    x = np.asarray(x, dtype=float)[:len(mean)]
+    if len(mean) == 1:
+        line_kw.setdefault("marker", "o")                 # one point is no line: show it as a dot
+    line, = ax.plot(x, mean, label=label, color=color, **line_kw)
+    if len(series) > 1:
+        ax.fill_between(x, low, high, alpha=alpha, color=line.get_color())
     return line
 
 
-def curves(groups: dict, metrics: list[str], title: str):
-    """One panel per metric; each group (a setting → its runs over seeds) is a line with a band."""
+def short_status(status: str) -> str:
+    """"stopped at iteration 3: loss/total became …" → "stopped at iteration 3"."""
+    return str(status).split(":")[0].strip() or "no status"
+
+
+def seed_label(label: str, lengths: list[int], stopped_at: list[int] = (), skipped: list[str] = (),
+               single_run: bool = False, unit: str = "iteration") -> str:
+    """"β=0.1 (1 seed)", "… (mean of 2 seeds)", "… (mean of 2 seeds; 1 stopped at iteration 3)".
+
+    `lengths`: each plotted run's number of iterations; `stopped_at`: those of the runs that ended early;
+    `skipped`: the short status of each run with no history ("" for none); `single_run`: no "1 seed".
+    """
+    notes = []
+    if lengths and not (single_run and len(lengths) == 1):
+        notes.append("1 seed" if len(lengths) == 1 else f"mean of {len(lengths)} seeds")
+    if stopped_at:
+        where = ", ".join(str(n) for n in sorted(stopped_at))
+        notes.append(f"{len(stopped_at)} stopped at {unit}{'s' if len(stopped_at) > 1 else ''} {where}")
+    if skipped:
+        statuses = ", ".join(s for s in skipped if s)
+        notes.append(f"{len(skipped)} skipped, no {unit}s" + (f": {statuses}" if statuses else ""))
+    return f"{label} ({'; '.join(notes)})" if notes else label
+
+
+def runs_label(label: str, runs, single_run: bool = False) -> str:
+    """The legend of a group of runs: how many seeds, which stopped early (shorter than the longest, or
+    interrupted / NaN-stopped by their status), which were skipped for having no history."""
+    kept = [r for r in runs if r.history]
+    longest = max((len(r.history) for r in kept), default=0)
+    stopped_at = [len(r.history) for r in kept
+                  if len(r.history) < longest or str(r.status).startswith(("interrupted", "stopped"))]
+    skipped = [short_status(r.status) for r in runs if not r.history]
+    return seed_label(label, [len(r.history) for r in kept], stopped_at, skipped, single_run)
+
+
+def seed_band(ax, runs, metric: str, label: str, color=None, single_run: bool = False, **line_kw):
+    """Mean over seeds as a line, min–max over seeds as a band; x = PPO iteration.
+
+    Runs of unequal length (interrupted, NaN-stopped) are averaged over the runs that reached each
+    iteration, and the legend says so; a run with no history is skipped, its status in the legend; one
+    seed draws no band. `single_run` labels a lone run without "(1 seed)".
+    """
+    series = [r.metric(metric) for r in runs if r.history]
+    x = np.arange(max((len(s) for s in series), default=0))
+    return draw_band(ax, x, series, runs_label(label, runs, single_run), color, **line_kw)
+
+
+def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False):
+    """One panel per metric; each group (a setting → its runs over seeds) is a line with a band.
+
+    `single_run=True` labels one-run groups by their name alone (see `seed_band`).
+    """
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label, runs in groups.items():
-            seed_band(ax, runs, metric, label)
+            seed_band(ax, runs, metric, label, single_run=single_run)
         style_axes(ax, LABELS.get(metric, metric), "PPO iteration", LABELS.get(metric, metric))
     fig.suptitle(title)
     fig.tight_layout()
@@ -212,10 +290,13 @@ def accuracy_curves(groups: dict, title: str):
     """Held-out pairwise accuracy during reward-model training; each group's seeds as a band."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for label, models in groups.items():
-        steps = [s for s, _ in models[0].history]
-        acc = np.array([[a for _, a in m.history] for m in models])          # (seeds, evals)
-        line, = ax.plot(steps, acc.mean(0), "o-", label=f"{label} (mean of {len(models)} seeds)")
-        ax.fill_between(steps, acc.min(0), acc.max(0), alpha=0.25, color=line.get_color())
+        histories = [m.history for m in models]
+        steps = [s for s, _ in max(histories, key=len, default=[])]
+        series = [[a for _, a in h] for h in histories if h]
+        lengths = [len(s) for s in series]
+        short, empty = [n for n in lengths if n < max(lengths)], [""] * (len(histories) - len(series))
+        text = seed_label(label, lengths, short, empty, unit="evaluation")
+        draw_band(ax, steps, series, text, marker="o")
     ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
     style_axes(ax, title, "training step (batches of preference pairs)", "held-out pairwise accuracy")
     fig.tight_layout()
@@ -287,10 +368,12 @@ def reward_vs_kl(groups: dict, title: str):
     """Each setting's path through (KL to the reference, reward): mean over seeds, one dot per iteration."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, runs in groups.items():
-        kl = np.mean([r.metric("objective/kl") for r in runs], 0)
-        reward = np.mean([r.metric("env/reward_mean") for r in runs], 0)
-        line, = ax.plot(kl, reward, marker="o", ms=3, label=f"{label} (mean of {len(runs)} seeds)")
-        ax.plot(kl[-1], reward[-1], marker="*", ms=14, color=line.get_color())
+        kept = [r for r in runs if r.history]
+        kl = ragged([r.metric("objective/kl") for r in kept])[0]
+        reward = ragged([r.metric("env/reward_mean") for r in kept])[0]
+        line, = ax.plot(kl, reward, marker="o", ms=3, label=runs_label(label, runs))
+        if len(kl):
+            ax.plot(kl[-1], reward[-1], marker="*", ms=14, color=line.get_color())
     style_axes(ax, title, LABELS["objective/kl"], LABELS["env/reward_mean"])
     fig.tight_layout()
     return fig
@@ -302,15 +385,12 @@ def proxy_vs_gold(groups: dict, title: str, gold: str = "gold/vader_mean"):
     right = ax.twinx()
     for label, runs in groups.items():
         line = seed_band(ax, runs, "env/reward_mean", f"{label}: proxy reward")
-        values = np.array([r.metric(gold) for r in runs])
-        x = np.arange(values.shape[1])
-        right.plot(x, values.mean(0), ls="--", color=line.get_color(), label=f"{label}: gold ({gold})")
-        right.fill_between(x, values.min(0), values.max(0), alpha=0.12, color=line.get_color())
+        seed_band(right, runs, gold, f"{label}: gold ({gold})", color=line.get_color(), alpha=0.12, ls="--")
     ax.set_xlabel("PPO iteration")
     ax.set_ylabel(LABELS["env/reward_mean"] + " — solid")
     right.set_ylabel(LABELS.get(gold, gold) + " — dashed")
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+    ax.legend(handles, [wrapped(h.get_label()) for h in handles], fontsize=8, loc="upper left")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -81,19 +81,25 @@ def ppo_step(models: Models, optimizer, batch: Rollout, idx, advantages, returns
 
 
 def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, kl_coef: float,
-              generator: torch.Generator, fns: dict, threshold: float = 0.0) -> tuple[Rollout, dict]:
-    """One PPO cycle: Phase I (rollout, rewards, advantages) then Phase II (ppo_epochs of minibatches)."""
+              generator: torch.Generator, fns: dict, threshold: float = 0.0,
+              tick=lambda: None) -> tuple[Rollout, dict]:
+    """One PPO cycle: Phase I (rollout, rewards, advantages) then Phase II (ppo_epochs of minibatches).
+
+    `tick()` is called after Phase I and after every minibatch (the progress bar's inner steps).
+    """
     t0 = time.perf_counter()
     batch = rollout(models, prompts, config)                                             # Phase I
     r, advantages, returns, kl = rewards_and_advantages(batch, config, kl_coef, fns)
     check_finite({"env/reward": r, "advantages": advantages, "returns": returns})
     t1 = time.perf_counter()
+    tick()
     steps = []
     for _ in range(config.ppo_epochs):                                                   # Phase II
         order = torch.randperm(config.batch_size, generator=generator)
         for start in range(0, config.batch_size, config.minibatch_size):
             idx = order[start:start + config.minibatch_size]
             steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns))
+            tick()
     t2 = time.perf_counter()
     stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold)
     stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0})
@@ -141,6 +147,67 @@ def check_finite(named: dict) -> None:
             raise NonFiniteError(f"{name} became non-finite (NaN or inf)")
 
 
+def check_weights(module: torch.nn.Module, what: str) -> None:
+    """Raise NonFiniteError naming the first parameter that holds NaN or ±inf."""
+    for name, param in module.named_parameters():
+        if not bool(torch.isfinite(param).all()):
+            raise NonFiniteError(f"{what} has non-finite weights (NaN or inf), first in {name!r}")
+
+
+def check_arguments(config, models) -> None:
+    """`train`'s arguments are of the right kinds (a dict is not a config)."""
+    from .config import ConfigError
+
+    if not isinstance(config, PPOConfig):
+        fix = f"lab.PPOConfig(**{config!r})" if isinstance(config, dict) else "lab.PPOConfig.preset('tiny')"
+        raise ConfigError(f"config must be a PPOConfig, not {type(config).__name__}; e.g. {fix}")
+    if models is not None and not isinstance(models, Models):
+        raise ConfigError(f"models must be the Models that lab.load_models(config) returns, "
+                          f"not {type(models).__name__}")
+
+
+def guarded_iteration(models: Models, optimizer, prompts, config, kl_coef, generator, fns, threshold, progress):
+    """`iteration` with an inner progress bar (shown when an iteration takes over 2 s) and the NaN guard:
+    any non-finite metric, or sampling from non-finite weights, becomes a NonFiniteError."""
+    from tqdm.auto import tqdm
+
+    steps = config.ppo_epochs * (config.batch_size // config.minibatch_size)
+    with tqdm(total=1 + steps, desc="Phase I, then Phase II minibatches", delay=2.0, leave=False,
+              disable=not progress) as inner:
+        try:
+            batch, stats = iteration(models, optimizer, prompts, config, kl_coef, generator, fns, threshold,
+                                     tick=inner.update)
+        except RuntimeError as e:
+            if "inf" not in str(e) or "nan" not in str(e):
+                raise
+            check_weights(models.policy, "the policy")
+            raise NonFiniteError(f"sampling failed ({e})") from e
+    check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
+    return batch, stats
+
+
+def nan_report(error: Exception, it: int, start: int, done: int, config) -> str:
+    """What the learner reads when a run stops on NaN/inf: where, what was kept, and the likely causes."""
+    kept = ("the starting weights were restored" if it == start == 0 else
+            f"the last good weights (after iteration {it - 1}) were restored")
+    causes = []
+    if config.temperature < 0.05:
+        causes.append(f"temperature={config.temperature} divides the logits by almost 0 (try 0.7–1.0)")
+    if "weights" in str(error) or it == start:
+        causes.append("the starting weights or the reward model may hold NaN/inf (reload them with "
+                      "lab.load_models)")
+    if it > start and config.learning_rate >= 1e-3:
+        causes.append(f"learning_rate={config.learning_rate} may be too large (try 1e-4)")
+    causes = causes or [f"a too-large step: lower learning_rate={config.learning_rate} or "
+                        f"max_grad_norm={config.max_grad_norm}", "a reward model that returns NaN/inf"]
+    return (f"stopped at iteration {it}: {error}. {kept[0].upper() + kept[1:]} and the run keeps its "
+            f"{plural(done, 'iteration')} of history. Likely causes: {'; '.join(causes)}.")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """One seed for Python, torch (sampling) and the minibatch shuffles."""
     random.seed(seed)
@@ -154,11 +221,16 @@ def prompt_pool(tokenizer, config: PPOConfig, prompts: list[str] | None = None) 
     from .config import ConfigError
 
     if prompts is not None:
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, (list, tuple)):
+            raise ConfigError(f"prompts={prompts!r} must be a list of texts, e.g. ['This film was'], "
+                              "or None for the held-out reviews")
         if len(prompts) == 0:
             raise ConfigError("prompts=[] is empty; give at least one prompt, or None for the held-out reviews")
         for p in prompts:
+            if not isinstance(p, str) or not p.strip():
+                raise ConfigError(f"prompts: {p!r} is not a text; valid: a list of non-empty strings")
             n = len(tokenizer(p)["input_ids"])
-            if not isinstance(p, str) or not p.strip() or n > config.prompt_length:
+            if n > config.prompt_length:
                 raise ConfigError(f"prompts: {p!r} has {n} tokens; valid: a non-empty text of at most "
                                   f"prompt_length={config.prompt_length} tokens (raise prompt_length or shorten it)")
         return list(prompts)
@@ -192,14 +264,16 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
     from tqdm.auto import tqdm
 
     config = config or PPOConfig()
+    check_arguments(config, models)
     fns = engine_functions(overrides)
     generator = seed_everything(config.seed)
     models = models or load_models(config)
     check_context(models, config)
+    check_weights(models.policy, "the starting policy")
     pool = prompt_pool(models.tokenizer, config, prompts)
     optimizer = torch.optim.Adam(models.policy.parameters(), lr=config.learning_rate, eps=1e-5)
     run, kl_coef, start = Run(config, models), config.kl_coef, 0
-    if resume and checkpoint.exists(checkpoint_dir):
+    if checkpoint.resumable(checkpoint_dir, resume):  # also checks checkpoint_dir before any training
         kl_coef, start = restore(run, checkpoint_dir, optimizer, generator)
     threshold = positive_threshold(models.reward_model)
     good_state = copy.deepcopy(models.policy.state_dict())
@@ -209,14 +283,11 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
         for it in bar:
             picks = torch.randint(len(pool), (config.batch_size,), generator=generator).tolist()
             try:
-                batch, stats = iteration(models, optimizer, [pool[i] for i in picks], config, kl_coef,
-                                         generator, fns, threshold)
-                check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
+                batch, stats = guarded_iteration(models, optimizer, [pool[i] for i in picks], config, kl_coef,
+                                                 generator, fns, threshold, progress)
             except NonFiniteError as e:
                 models.policy.load_state_dict(good_state)
-                return finish(run, f"stopped at iteration {it}: {e}. The last good weights (after iteration "
-                                   f"{it - 1}) were restored and the run keeps its {len(run.history)} iterations "
-                                   "of history; try a lower learning_rate, or check the reward model.")
+                return finish(run, nan_report(e, it, start, len(run.history), config))
             good_state = copy.deepcopy(models.policy.state_dict())
             run.history.append({**stats, "iteration": it})
             record_samples(run, batch, it, threshold)
@@ -231,7 +302,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
                             kl=f"{stats['objective/kl']:.1f}")
     except KeyboardInterrupt:
         models.policy.load_state_dict(good_state)
-        return finish(run, f"interrupted: the run keeps its {len(run.history)} completed iterations "
+        return finish(run, f"interrupted: the run keeps its {plural(len(run.history), 'completed iteration')} "
                            "(history, samples and the weights after the last one)")
     return finish(run, "finished", quiet=True)
 
@@ -247,16 +318,20 @@ def engine_functions(overrides: dict | None) -> dict:
 
 
 def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
-    """Load a checkpoint into the run; returns (β, first iteration still to do)."""
+    """Load a checkpoint into the run; returns (β, first iteration still to do).
+
+    The settings are compared before anything is loaded: a refused resume leaves the models as they were.
+    """
     from .config import ConfigError
 
-    state = checkpoint.load(folder, run.models.policy, optimizer, generator)
+    state, tensors = checkpoint.read(folder)
     saved = {k: v for k, v in state["config"].items() if k != "iterations"}
     now = {k: v for k, v in run.config.to_dict().items() if k != "iterations"}
     if saved != now:
         changed = sorted(k for k in now if now[k] != saved.get(k))
-        raise ConfigError(f"resume: checkpoint_dir={folder!r} was made with other settings ({changed}); "
+        raise ConfigError(f"resume: checkpoint_dir={str(folder)!r} was made with other settings ({changed}); "
                           "valid: the same config (only `iterations` may change), or a new checkpoint_dir")
+    checkpoint.apply(folder, state, tensors, run.models.policy, optimizer, generator)
     run.history, run.samples = state["history"], state["samples"]
     return state["kl_coef"], state["iteration"] + 1
 

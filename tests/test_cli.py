@@ -1,6 +1,7 @@
 """`python -m ppo_lab`: documented options, clear errors with exit code 2, and complete report folders."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -101,3 +102,127 @@ def test_warm_cache_runs_notebooks_with_the_preset_and_cache_folder(tmp_path, ca
 def test_warm_cache_refuses_unknown_notebooks(capsys):
     assert cli.main(["warm-cache", "--notebooks", "99"]) == 2
     assert "'99' matches no notebook" in capsys.readouterr().err
+
+
+# ====================================================================== refused up front, before any training
+@pytest.fixture
+def no_training(monkeypatch):
+    """Any attempt to load models or train fails the test: proves a check happens before the first run."""
+    from ppo_lab import cache, models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("models were loaded or a run was trained before the bad setting was refused")
+    monkeypatch.setattr(cache, "cached_train", refuse)
+    monkeypatch.setattr(models, "load_models", refuse)
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "clip_eps=0.2", "--seeds", "1"]])
+@pytest.mark.parametrize("where, reason", [("file", "File exists"), ("file/sub", "Not a directory")])
+def test_an_out_folder_that_cannot_be_created_exits_2_before_training(command, where, reason, tmp_path, capsys,
+                                                                      no_training):
+    (tmp_path / "file").write_text("a regular file")
+    assert cli.main(command + [*SMALL, "--out", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out '{tmp_path / where}' cannot be created: {reason}; valid: a folder path you can write " \
+           "to (not a file, nor inside one), e.g. --out runs/demo" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--prompts", "0", "argument --prompts: 0 is out of range; valid: 1 or more (held-out prompts in the "
+                       "before/after table), e.g. --prompts 6"),
+    ("--prompts", "-3", "argument --prompts: -3 is out of range; valid: 1 or more"),
+    ("--prompts", "many", "argument --prompts: 'many' is not a whole number; valid: 1 or more"),
+    ("--seeds", "0", "argument --seeds: 0 is out of range; valid: 1 or more (seeds per value), e.g. --seeds 2"),
+    ("--seeds", "-1", "argument --seeds: -1 is out of range"),
+])
+def test_counts_below_one_are_refused_by_the_parser(option, value, message, tmp_path, capsys, no_training):
+    command = ["train"] if option == "--prompts" else ["sweep", "--grid", "clip_eps=0.2"]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(command + [*SMALL, option, value, "--out", str(tmp_path / "x")])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_resume_without_a_checkpoint_dir_exits_2(tmp_path, capsys, no_training):
+    assert cli.main(["train", *SMALL, "--resume", "--out", str(tmp_path / "x")]) == 2
+    assert "error: --resume needs --checkpoint-dir DIR" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("spec", ["", " , "])
+def test_warm_cache_refuses_an_empty_selection(spec, capsys):
+    assert cli.main(["warm-cache", "--notebooks", spec]) == 2
+    assert f"error: --notebooks {spec!r} selects no notebook; valid: all, or some of 00" in capsys.readouterr().err
+
+
+def test_warm_cache_reports_a_malformed_notebook_and_runs_the_others(tmp_path, capsys):
+    seen = tmp_path / "seen.txt"
+    (tmp_path / "broken.ipynb").write_text("{ not json")
+    (tmp_path / "not_a_notebook.ipynb").write_text('{"cells": 3}')
+    good = tmp_path / "good.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"open({str(seen)!r}, 'w')")]), str(good))
+    spec = ",".join(str(tmp_path / n) for n in ("broken.ipynb", "not_a_notebook.ipynb", "good.ipynb"))
+    assert cli.main(["warm-cache", "--notebooks", spec, "--cache-dir", str(tmp_path / "cache")]) == 1
+    assert seen.exists()                                                # the good one ran after the broken ones
+    captured = capsys.readouterr()
+    assert re.search(r"broken.ipynb: FAILED after \d+ s: not a readable notebook \(NotJSONError: ", captured.err)
+    assert re.search(r"not_a_notebook.ipynb: FAILED after \d+ s: not a readable notebook \(TypeError: ", captured.err)
+    assert "2 of 3 notebooks FAILED (see above)" in captured.err and "good.ipynb: " in captured.out
+
+
+# ====================================================================== Ctrl-C and checkpoints
+def test_an_interrupted_train_writes_its_partial_report_and_exits_130(tmp_path, capsys, monkeypatch):
+    from ppo_lab import trainer
+
+    real, calls = trainer.iteration, []
+
+    def iteration(*args, **kwargs):                                     # Ctrl-C during the second iteration
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(trainer, "iteration", iteration)
+    out = tmp_path / "demo"
+    assert cli.main(["train", *SMALL, "--prompts", "1", "--no-cache", "--out", str(out)]) == 130
+    assert sorted(os.listdir(out)) == ["config.json", "curves.png", "dashboard.png", "history.json", "samples.md"]
+    assert len(json.loads((out / "history.json").read_text())) == 1
+    assert "Run status: interrupted" in (out / "samples.md").read_text()
+    assert (f"interrupted (Ctrl-C) after 1 completed iteration; report of the partial run in {out}: history.json "
+            "config.json dashboard.png curves.png samples.md") in capsys.readouterr().err
+
+
+def test_train_with_a_checkpoint_dir_resumes_with_more_iterations(tmp_path, capsys, monkeypatch):
+    from ppo_lab import cache
+
+    real, use_cache = cache.cached_train, []
+
+    def cached_train(*args, **kwargs):
+        use_cache.append(kwargs["use_cache"])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(cache, "cached_train", cached_train)
+    ckpt = tmp_path / "ckpt"
+    args = ["train", *SMALL, "--prompts", "1", "--checkpoint-dir", str(ckpt)]
+    assert cli.main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert sorted(os.listdir(ckpt)) == ["checkpoint.json", "checkpoint.safetensors"]
+    assert cli.main(["train", *SMALL, "--set", "iterations=3", "--prompts", "1", "--checkpoint-dir", str(ckpt),
+                     "--resume", "--out", str(tmp_path / "b")]) == 0
+    assert use_cache == [False, False]                                  # the run cache is bypassed with checkpoints
+    first = json.loads((tmp_path / "a" / "history.json").read_text())
+    resumed = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert [h["iteration"] for h in resumed] == [0, 1, 2] and resumed[:2] == first
+    assert cli.main(["train", *SMALL, "--set", "learning_rate=1e-3", "--checkpoint-dir", str(ckpt), "--resume",
+                     "--out", str(tmp_path / "c")]) == 2                # other settings than the checkpoint's
+    assert "learning_rate" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_exits_2_without_a_traceback(tmp_path, capsys):
+    from ppo_lab import checkpoint
+
+    if not hasattr(checkpoint, "CheckpointError"):
+        pytest.skip("this checkpoint module has no CheckpointError")
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "checkpoint.json").write_text("{}")                         # the JSON without its tensors
+    assert cli.main(["train", *SMALL, "--checkpoint-dir", str(ckpt), "--resume", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.safetensors is missing" in err and "drop --resume" in err and "Traceback" not in err

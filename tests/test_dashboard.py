@@ -51,9 +51,9 @@ def test_groups_over_seeds_are_mean_lines_with_a_band(runs):
     mean_line, _ = ax.get_lines()
     expected = np.mean([r.metric("env/reward_mean") for r in runs], axis=0)
     assert np.allclose(mean_line.get_ydata(), expected)
-    assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 2     # one band per group
+    assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1     # one seed: no band
     legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend_texts == ["clip_eps=0.2 (mean of 2 seeds)", "first seed", "healthy range"]
+    assert legend_texts == ["clip_eps=0.2 (mean of 2 seeds)", "first seed (1 seed)", "healthy range"]
     assert "2 iterations" in fig._suptitle.get_text()
     plt.close(fig)
 
@@ -62,3 +62,29 @@ def test_groups_over_seeds_are_mean_lines_with_a_band(runs):
 def test_anything_else_is_refused_clearly(bad):
     with pytest.raises(TypeError, match="expected a Run or a dict"):
         lab.dashboard(bad)
+
+
+def fake_run(values, status="finished", seed=0):
+    """A Run with a made-up history: every dashboard metric takes `values` in turn (no training)."""
+    history = [{**{m: float(v) for m in HEALTHY}, "iteration": i} for i, v in enumerate(values)]
+    return lab.Run(TINY.replace(seed=seed), None, history, status=status)
+
+
+def test_dashboard_of_runs_of_unequal_length_and_an_empty_one_is_ragged():
+    groups = {"a": [fake_run([0, 1, 2, 3]), fake_run([10, 11], "stopped at iteration 2: loss/total became "
+                                                                  "non-finite (NaN or inf). …", seed=1),
+                    fake_run([], "interrupted: the run keeps its 0 completed iterations", seed=2)],
+              "b": [fake_run([], "interrupted: before its first iteration (Ctrl-C outside training)")]}
+    fig = lab.dashboard(groups, title="ragged")
+    ax = fig.axes[0]
+    line_a, line_b = ax.get_lines()
+    assert np.allclose(line_a.get_ydata(), [5, 6, 2, 3]) and len(line_b.get_ydata()) == 0
+    band, = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend_texts == ["a (mean of 2 seeds; 1 stopped at iteration 2; 1 skipped, no iterations: interrupted)",
+                            "b (1 skipped, no iterations: interrupted)", "healthy range"]
+    plt.close(fig)
+    fig = lab.dashboard(fake_run([], "interrupted: the run keeps its 0 completed iterations"))
+    assert "over 0 iterations" in fig._suptitle.get_text()
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "run (1 skipped, no iterations: interrupted)"
+    plt.close(fig)

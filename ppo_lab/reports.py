@@ -1,0 +1,132 @@
+"""The report folders the command line writes: JSON histories, Markdown tables, PNG figures.
+
+    python -m ppo_lab train …  → history.json config.json dashboard.png curves.png samples.md
+    python -m ppo_lab sweep …  → comparison.png dashboard.png summary.md histories.json
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+CURVES = ["env/reward_mean", "objective/kl"]
+SUMMARY = {"env/reward_mean": "reward", "env/fraction_positive": "fraction positive", "gold/vader_mean": "VADER",
+           "objective/kl": "KL (nats)", "policy/clipfrac_avg": "clip fraction",
+           "val/explained_variance": "explained variance"}
+TRAIN_FILES = "history.json config.json dashboard.png curves.png samples.md"
+
+
+def finite(obj):
+    """NaN/inf → None, so the JSON is strict and any tool can read it."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def write_json(path: str, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(finite(obj), f, indent=1)
+
+
+def cell(value) -> str:
+    """One Markdown table cell: pipes escaped, line breaks shown as ⏎."""
+    return str(value).replace("|", "\\|").replace("\r", "").replace("\n", " ⏎ ")
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]) + "\n"
+
+
+def samples_markdown(run, before_after: list[dict]) -> str:
+    """Before/after completions of fixed prompts, then the samples the run recorded while training."""
+    ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", "flipped"],
+               [[r["prompt"], r["before"], r["before_score"], r["after"], r["after_score"], "yes" if r["flipped"] else ""]
+                for r in before_after])
+    rec = table(["iteration", "prompt", "completion", "reward score", "VADER", "positive"],
+                [[s["iteration"], s["prompt"], s["completion"], s["score"], round(s["gold"], 3),
+                  "yes" if s["positive"] else ""] for s in run.samples])
+    return (f"# Samples\n\nRun status: {run.status}; {len(run.history)} iterations, seed {run.config.seed}.\n\n"
+            "## Before and after\n\nThe same prompts, sampled with the same seed, by the frozen starting model "
+            f"and by the aligned policy (reward-model scores, std units).\n\n{ba}\n"
+            f"## Recorded during training\n\n{rec}")
+
+
+def final_means(runs, metric: str) -> float:
+    """Mean over seeds of each run's last recorded value of a metric (a run that stopped early gives its
+    last completed iteration; runs with no history, missing or non-finite values are skipped)."""
+    values = [r.history[-1].get(metric) for r in runs if r.history]
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def iterations_cell(runs) -> str:
+    """"2" when every seed ran the same number of iterations, else "1–2"."""
+    lengths = sorted({len(r.history) for r in runs}) or [0]
+    return str(lengths[0]) if len(lengths) == 1 else f"{lengths[0]}–{lengths[-1]}"
+
+
+def run_notes(groups: dict) -> str:
+    """One line per run that did not finish: its group, seed and status."""
+    lines = [f"- {name}, seed {r.config.seed}: {r.status}" for name, runs in groups.items() for r in runs
+             if r.status != "finished"]
+    return "\n## Runs that did not finish\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def summary_markdown(groups: dict, field: str, missing: list[str] = (), interrupted: bool = False) -> str:
+    """The sweep's table (a run that stopped early counts with its last iteration), its unfinished runs,
+    and, for an interrupted sweep, what it lacks."""
+    header = ["setting", "seeds", "finished", "iterations"] + list(SUMMARY.values())
+    rows = [[name, len(runs), sum(r.status == "finished" for r in runs), iterations_cell(runs)]
+            + [f"{final_means(runs, m):.3f}" for m in SUMMARY] for name, runs in groups.items()]
+    stopped = ""
+    if interrupted:
+        stopped = ("**The sweep was interrupted (Ctrl-C)**: this report covers the runs trained before it. "
+                   f"Missing (never trained): {', '.join(missing) or 'none; the last run stopped early'}.\n\n")
+    return (f"# Sweep over {field}\n\n{stopped}Final iteration's metrics, mean over seeds (a run that stopped "
+            f"early counts with its last completed iteration).\n\n{table(header, rows)}{run_notes(groups)}")
+
+
+def save_figure(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_train_report(out: str, preset: str, n_prompts: int, config, models, run) -> None:
+    """history.json, config.json, dashboard.png, curves.png and samples.md of one (possibly partial) run."""
+    from . import plots, trainer
+    from .dashboard import dashboard
+    from .experiments import before_after
+
+    write_json(os.path.join(out, "history.json"), run.history)
+    write_json(os.path.join(out, "config.json"), config.to_dict())
+    save_figure(dashboard(run, title=f"PPO diagnostics: preset {preset}, seed {config.seed}"),
+                os.path.join(out, "dashboard.png"))
+    fig = plots.curves({f"seed {config.seed}": [run]}, CURVES, f"Reward and KL over {len(run.history)} iterations",
+                       single_run=True)
+    save_figure(fig, os.path.join(out, "curves.png"))
+    prompts = trainer.prompt_pool(models.tokenizer, config)[:n_prompts]
+    with open(os.path.join(out, "samples.md"), "w") as f:
+        f.write(samples_markdown(run, before_after(run, prompts, seed=config.seed)))
+
+
+def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: list[str], stopped: bool) -> str:
+    """The sweep's report files over the groups trained; returns their names."""
+    from . import plots
+    from .dashboard import dashboard
+
+    files = []
+    if any(run.history for runs in groups.values() for run in runs):
+        save_figure(plots.curves(groups, CURVES + ["gold/vader_mean"], title), os.path.join(out, "comparison.png"))
+        save_figure(dashboard(groups, title=title), os.path.join(out, "dashboard.png"))
+        files += ["comparison.png", "dashboard.png"]
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(summary_markdown(groups, field, missing, stopped))
+    write_json(os.path.join(out, "histories.json"), {k: [r.history for r in runs] for k, runs in groups.items()})
+    return " ".join(files + ["summary.md", "histories.json"])
