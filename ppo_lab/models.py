@@ -8,6 +8,7 @@ not there the Hub is probed once with a short timeout, so that no network fails 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -221,7 +222,8 @@ def folder_problem(folder: str, kind: str) -> str | None:
         return _weights_problem(folder, files)
     if not files & set(TOKENIZER_FILES):
         return (f"no tokenizer in {folder!r} (no tokenizer.json, vocab.json or tokenizer.model): copy "
-                "tokenizer.json and tokenizer_config.json from the model you trained it from")
+                "tokenizer.json and tokenizer_config.json from the model you trained it from (a trained "
+                "policy: run.models.policy.save_pretrained(folder, run.models.tokenizer) saves both)")
     return None
 
 
@@ -313,11 +315,26 @@ def _load_hub(cls, name: str, field: str, kind: str, **kwargs):
                      f"runs offline on the bundled models: {field}='{bundled_alternative(field)}'")
 
 
+@contextlib.contextmanager
+def quiet_loading():
+    """No "Loading weights: 100 %" bar for a local model: it loads in milliseconds and the course loads many."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def _from_pretrained(cls, name: str, field: str, kind: str = "model", **kwargs):
     """`cls.from_pretrained` with safetensors only, no remote code, and an error that leads with the cause."""
     path = resolve(name, field)
     if os.path.isdir(path):
-        return _load_local(cls, path, name, field, kind, **kwargs)
+        with quiet_loading():
+            return _load_local(cls, path, name, field, kind, **kwargs)
     return _load_hub(cls, name, field, kind, **kwargs)
 
 
@@ -377,10 +394,13 @@ class PolicyWithValueHead(nn.Module):
             hidden = hidden[:, -logits_to_keep:]                             # (B, K, H)
         return out.logits, self.value_head(hidden)                           # (B, K, V), (B, K)
 
-    def save_pretrained(self, folder: str) -> None:
+    def save_pretrained(self, folder: str, tokenizer=None) -> None:
+        """The LM and value head as safetensors; with its tokenizer, `PPOConfig(policy=folder)` loads it back."""
         from safetensors.torch import save_file
 
         self.lm.save_pretrained(folder, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
         save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()},
                   os.path.join(folder, VALUE_HEAD_FILE))
 

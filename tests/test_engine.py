@@ -160,3 +160,25 @@ def test_value_head_saves_and_loads_with_safetensors(models, tmp_path):
     from ppo_lab.models import load_policy
     loaded = load_policy(str(tmp_path))
     assert torch.equal(loaded.value_head.linear.weight, models.policy.value_head.linear.weight)
+
+
+def test_a_policy_saved_with_its_tokenizer_loads_back_as_a_config_name(models, tmp_path):
+    from ppo_lab.models import AssetError, load_models
+    models.policy.save_pretrained(str(tmp_path / "bare"))
+    with pytest.raises(AssetError, match="no tokenizer"):
+        load_models(PPOConfig(policy=str(tmp_path / "bare")))
+    models.policy.save_pretrained(str(tmp_path / "whole"), models.tokenizer)
+    loaded = load_models(PPOConfig(policy=str(tmp_path / "whole")))
+    assert len(loaded.tokenizer) == len(models.tokenizer)
+    for a, b in zip(loaded.policy.parameters(), models.policy.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_loading_the_bundled_models_prints_no_progress_bars(capfd):
+    from transformers.utils import logging as hf_logging
+
+    from ppo_lab.models import load_models
+    load_models(PPOConfig())
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err, "a learner's cell shows no library progress bars"
+    assert hf_logging.is_progress_bar_enabled(), "the library's own setting is left as it was"
