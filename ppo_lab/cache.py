@@ -2,7 +2,7 @@
 
 An entry is keyed by sha256 of everything a run depends on: the full config, the package (version
 and source), the library versions, the bundled assets' checksums, the starting weights, the
-prompts and torch's thread count. Runs with swapped engine functions (`overrides`) are never
+prompts, torch's thread count and CPU kernels. Runs with swapped engine functions (`overrides`) are never
 cached: code cannot be keyed safely. Each entry holds history, samples, status and config (JSON),
 the trained policy and value head (safetensors) and a manifest with every file's sha256, checked on
 every load; a corrupted or partial entry is reported and rerun, never used.
@@ -91,7 +91,8 @@ def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list
     versions = {lib: importlib.metadata.version(lib) for lib in ("torch", "transformers")}
     parts = {"config": config.to_dict(), "version": __version__, "code": code_checksum(), "libraries": versions,
              "assets": asset_checksums(), "weights": starting_weights, "device": device, "prompts": prompts,
-             "threads": torch.get_num_threads()}  # 1 and 2 threads give different numbers
+             # the same run differs in the last bits with the thread count and the CPU's kernels (README)
+             "threads": torch.get_num_threads(), "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -234,6 +235,9 @@ def try_store(run: Run, key: str, root: str) -> None:
     """`store`, but a cache that cannot be written never costs the finished run; said once per folder."""
     try:
         store(run, key, root)
+    except KeyboardInterrupt:  # the run is whole; only its copy in the cache is given up (and cleaned away)
+        run.status = (f"interrupted: the run finished all {len(run.history)} iterations, but Ctrl-C came while "
+                      "storing it in the run cache, so it was not cached")
     except Exception as e:  # noqa: BLE001 — the cache is an optimisation: the run is returned whatever happens
         if root not in _WRITE_FAILURES_REPORTED:
             _WRITE_FAILURES_REPORTED.add(root)

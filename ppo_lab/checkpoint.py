@@ -4,7 +4,7 @@ Tensors (policy, value head, Adam moments, RNG states) go to safetensors; everyt
 (history, samples, β, config, Adam's hyper-parameters) to JSON. Nothing is ever pickled.
 
 A checkpoint is atomic as a whole: both files are first written under `.tmp` names, and the JSON
-(renamed last) records the sha256 of the tensor file it belongs to. `load` checks that pair, so a
+(renamed last) records the sha256 of the tensor file it belongs to. `read` checks that pair, so a
 crash between the two renames can never mix iteration k's tensors with iteration k − 1's history:
 the finished `checkpoint.json.tmp` completes that save, or the load fails with a `CheckpointError`.
 """
@@ -48,7 +48,7 @@ def _flat_optimizer(optimizer) -> tuple[dict, dict]:
 
 def _fsync(path: str) -> None:
     """Flush a written file to disk before it is renamed into place (a power cut keeps old or new)."""
-    with open(path, "rb") as f:
+    with open(path, "r+b") as f:  # a writable handle: fsync needs one on some systems
         os.fsync(f.fileno())
 
 
@@ -89,7 +89,8 @@ def check_folder(folder) -> None:
 def resumable(folder, resume: bool) -> bool:
     """Check `checkpoint_dir` before any training; True when `resume` has a checkpoint to load.
 
-    A file as `checkpoint_dir` is a ConfigError, resume or not. With `resume`, half a checkpoint
+    A file as `checkpoint_dir` is a ConfigError, resume or not, and so is a folder that holds a
+    checkpoint when `resume` is False (it would be overwritten). With `resume`, half a checkpoint
     (the JSON without the tensors, or the tensors without any JSON) is a CheckpointError: starting
     silently from iteration 0 would overwrite the history it belongs to. No checkpoint: False.
     """
@@ -97,8 +98,11 @@ def resumable(folder, resume: bool) -> bool:
         return False
     check_folder(folder)
     present = {name for name in (TENSORS, STATE, PENDING) if os.path.isfile(os.path.join(folder, name))}
-    if not resume or not present & {TENSORS, STATE}:
+    if not present & {TENSORS, STATE}:
         return False
+    if not resume:
+        raise ConfigError(f"checkpoint_dir={os.fspath(folder)!r} already holds a checkpoint, which a new run would "
+                          "overwrite; valid: resume=True to continue it, or an empty or new folder to start afresh")
     if TENSORS not in present:
         raise _error(folder, TENSORS, f"is missing (only {STATE} is there)")
     if not present & {STATE, PENDING}:
@@ -163,29 +167,37 @@ def read(folder) -> tuple[dict, dict]:
     return _matching_state(folder, sha256(path)), tensors
 
 
+def _fits(folder, tensors: dict, policy) -> dict:
+    """The policy's tensors of the checkpoint, checked against the policy (names, shapes) and for the
+    RNG states, before anything is loaded: a refused resume leaves the caller's models untouched."""
+    weights = {k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")}
+    own = policy.state_dict()
+    problems = sorted(set(own) ^ set(weights)) or [k for k in own if own[k].shape != weights[k].shape]
+    problems += [k for k in ("rng.torch", "rng.generator") if k not in tensors]
+    if problems:
+        raise _error(folder, TENSORS, f"does not fit this run's policy ({len(problems)} tensor(s) missing, extra "
+                                      f"or of another shape, e.g. {problems[0]!r})")
+    return weights
+
+
 def apply(folder, meta: dict, tensors: dict, policy, optimizer, generator: torch.Generator) -> None:
     """Restore policy, Adam and every RNG state from a checkpoint that `read` returned."""
+    weights = _fits(folder, tensors, policy)
+    state: dict = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, i, key = name.split(".", 2)
+            state.setdefault(int(i), {})[key] = value
     try:
-        policy.load_state_dict({k[len("policy."):]: v for k, v in tensors.items() if k.startswith("policy.")})
-        state: dict = {}
-        for name, value in tensors.items():
-            if name.startswith("optim."):
-                _, i, key = name.split(".", 2)
-                state.setdefault(int(i), {})[key] = value
-        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
-        torch.set_rng_state(tensors["rng.torch"])
-        generator.set_state(tensors["rng.generator"])
         version, internal, gauss = meta["python_random"]
-        random.setstate((version, tuple(internal), gauss))
+        python_random = (version, tuple(internal), gauss)
+        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
     except (KeyError, ValueError, TypeError, RuntimeError) as e:
         raise _error(folder, TENSORS, f"does not fit this run ({type(e).__name__}: {str(e)[:200]})") from None
-
-
-def load(folder: str, policy, optimizer, generator: torch.Generator) -> dict:
-    """Restore policy, Adam, RNG states; return the JSON state (history, samples, β, iteration)."""
-    meta, tensors = read(folder)
-    apply(folder, meta, tensors, policy, optimizer, generator)
-    return meta
+    policy.load_state_dict(weights)
+    torch.set_rng_state(tensors["rng.torch"])
+    generator.set_state(tensors["rng.generator"])
+    random.setstate(python_random)
 
 
 def _py_random_state() -> list:

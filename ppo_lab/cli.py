@@ -102,7 +102,7 @@ def checkpoint_kwargs(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from . import cache
+    from . import cache, trainer
     from .experiments import interrupted
     from .models import load_models
 
@@ -115,7 +115,7 @@ def cmd_train(args) -> int:
     write_train_report(args.out, args.preset, args.prompts, config, models, run)
     if interrupted(run):
         again = f"; continue it with --checkpoint-dir {args.checkpoint_dir} --resume" if kwargs else ""
-        done = f"{len(run.history)} completed iteration{'' if len(run.history) == 1 else 's'}"
+        done = trainer.plural(len(run.history), "completed iteration")
         print(f"interrupted (Ctrl-C) after {done}; report of the partial run "
               f"in {args.out}: {TRAIN_FILES}{again}", file=sys.stderr)
         return 130
@@ -340,14 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     from . import checkpoint
     from .models import AssetError
 
-    damaged = getattr(checkpoint, "CheckpointError", ConfigError)          # a checkpoint --resume cannot use
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "sweep": cmd_sweep, "warm-cache": cmd_warm_cache}[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except damaged as e:
+    except checkpoint.CheckpointError as e:                        # a checkpoint --resume cannot use
         print(f"error: {e}\n  (on the command line: drop --resume, or give another --checkpoint-dir)", file=sys.stderr)
         return 2
     except AssetError as e:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from . import cache
+from . import cache, trainer
 from .config import ConfigError, PPOConfig
 from .models import Models, load_models
 from .rollout import encode_prompts, positive_threshold, reward_scores, sample
@@ -88,6 +88,8 @@ def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), use_cache: boo
     """
     configs = ablation_configs(config, field, values, seeds)
     models = ablation_models(config, field, configs)
+    for name, cfg in configs.items():             # context, weights, prompts: a bad group fails before any run
+        trainer.ready_to_start(models[name], cfg, train_kwargs.get("prompts"))
     groups = {}
     for name, cfg in configs.items():
         try:

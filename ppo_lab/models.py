@@ -3,8 +3,8 @@
 One code path for the bundled models (`"tiny-gpt2"`, `"tiny-reward"` in `assets/`) and for any
 `from_pretrained` name or folder (`"gpt2"`, a Hub sentiment classifier). Weights load only from
 safetensors; remote code is never run. A local folder is checked file by file before loading, so an
-error names the real cause; a Hub name is tried in the local Hugging Face cache first, and when it is
-not there the Hub is probed once with a short timeout, so that no network fails in seconds.
+error names the real cause. Before a Hub name is downloaded the Hub is probed once with a short timeout;
+offline or unreachable, the model comes from the local Hugging Face cache, or the load fails in seconds.
 """
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ def accuracy_curves(groups: dict, title: str):
         steps = [s for s, _ in max(histories, key=len, default=[])]
         series = [[a for _, a in h] for h in histories if h]
         lengths = [len(s) for s in series]
-        short, empty = [n for n in lengths if n < max(lengths)], [""] * (len(histories) - len(series))
+        short, empty = [n for n in lengths if n < max(lengths, default=0)], [""] * (len(histories) - len(series))
         text = seed_label(label, lengths, short, empty, unit="evaluation")
         draw_band(ax, steps, series, text, marker="o")
     ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")

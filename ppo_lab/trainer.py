@@ -177,11 +177,9 @@ def guarded_iteration(models: Models, optimizer, prompts, config, kl_coef, gener
         try:
             batch, stats = iteration(models, optimizer, prompts, config, kl_coef, generator, fns, threshold,
                                      tick=inner.update)
-        except RuntimeError as e:
-            if "inf" not in str(e) or "nan" not in str(e):
-                raise
-            check_weights(models.policy, "the policy")
-            raise NonFiniteError(f"sampling failed ({e})") from e
+        except RuntimeError:            # e.g. torch.multinomial on NaN probabilities, whatever the device
+            check_weights(models.policy, "the policy")   # NonFiniteError when the weights are the cause
+            raise
     check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
     return batch, stats
 
@@ -235,8 +233,22 @@ def prompt_pool(tokenizer, config: PPOConfig, prompts: list[str] | None = None) 
                                   f"prompt_length={config.prompt_length} tokens (raise prompt_length or shorten it)")
         return list(prompts)
     pool = data.make_prompts(seed=0)
-    lengths = tokenizer(pool)["input_ids"]
-    return [p for p, ids in zip(pool, lengths) if len(ids) <= config.prompt_length]
+    lengths = [len(ids) for ids in tokenizer(pool)["input_ids"]]
+    fitting = [p for p, n in zip(pool, lengths) if n <= config.prompt_length]
+    if not fitting:
+        raise ConfigError(f"prompt_length={config.prompt_length}: no held-out prompt is that short (the shortest "
+                          f"has {min(lengths)} tokens); valid: prompt_length ≥ {min(lengths)}, e.g. 8")
+    return fitting
+
+
+def ready_to_start(models: Models, config: PPOConfig, prompts: list[str] | None = None) -> list[str]:
+    """Everything a run needs, checked before its first iteration; returns the prompt pool.
+
+    (Sweeps call it for every group before training any, so a bad group never costs the others.)
+    """
+    check_context(models, config)
+    check_weights(models.policy, "the starting policy")
+    return prompt_pool(models.tokenizer, config, prompts)
 
 
 def check_context(models: Models, config: PPOConfig) -> None:
@@ -263,14 +275,12 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
     """
     from tqdm.auto import tqdm
 
-    config = config or PPOConfig()
+    config = PPOConfig() if config is None else config
     check_arguments(config, models)
     fns = engine_functions(overrides)
     generator = seed_everything(config.seed)
     models = models or load_models(config)
-    check_context(models, config)
-    check_weights(models.policy, "the starting policy")
-    pool = prompt_pool(models.tokenizer, config, prompts)
+    pool = ready_to_start(models, config, prompts)
     optimizer = torch.optim.Adam(models.policy.parameters(), lr=config.learning_rate, eps=1e-5)
     run, kl_coef, start = Run(config, models), config.kl_coef, 0
     if checkpoint.resumable(checkpoint_dir, resume):  # also checks checkpoint_dir before any training

@@ -38,3 +38,32 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def assets_copy(tmp_path, monkeypatch):
+    """A private copy of assets/ that a test may break."""
+    from ppo_lab import models as models_lib
+
+    copy_dir = tmp_path / "assets"
+    shutil.copytree(models_lib.ASSETS_DIR, copy_dir)
+    monkeypatch.setattr(models_lib, "ASSETS_DIR", str(copy_dir))
+    return copy_dir
+
+
+@pytest.fixture
+def ctrl_c_at(monkeypatch):
+    """`ctrl_c_at(n)`: the n-th PPO iteration from now raises KeyboardInterrupt; returns the list of calls."""
+    from ppo_lab import trainer
+
+    def arm(n: int) -> list:
+        real, calls = trainer.iteration, []
+
+        def iteration(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        monkeypatch.setattr(trainer, "iteration", iteration)
+        return calls
+    return arm

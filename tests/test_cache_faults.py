@@ -126,3 +126,24 @@ def test_the_key_includes_the_thread_count(monkeypatch):
         monkeypatch.setattr(cache.torch, "get_num_threads", lambda: threads)
         keys.setdefault(threads, set()).add(cache.run_key(TINY, "w" * 64, "cpu"))
     assert len(keys[1]) == 1 and keys[1] != keys[2]
+
+
+def test_the_key_includes_the_cpu_kernels(monkeypatch):
+    keys = set()
+    for capability in ("DEFAULT", "AVX2", "AVX512"):
+        monkeypatch.setattr(cache.torch.backends.cpu, "get_cpu_capability", lambda: capability)
+        keys.add(cache.run_key(TINY, "w" * 64, "cpu"))
+    assert len(keys) == 3
+
+
+def test_ctrl_c_while_storing_keeps_the_finished_run_and_stops_a_sweep(bundled, tmp_path, monkeypatch):
+    """A Ctrl-C inside `store` used to escape and turn the finished run into an empty one."""
+    monkeypatch.setenv("PPO_LAB_CACHE", str(tmp_path / "runs"))
+
+    def interrupted_write(run, key, folder):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cache, "write_entry", interrupted_write)
+    runs = experiments.over_seeds(TINY, (0, 1), bundled)
+    assert len(runs) == 1 and len(runs[0].history) == 2, "the finished run is kept, no further seed starts"
+    assert runs[0].status.startswith("interrupted: the run finished all 2 iterations")
+    assert not [p for p in (tmp_path / "runs").iterdir()], "no half-written entry is left behind"

@@ -133,7 +133,7 @@ DAMAGE = {  # name: (what happens to a whole checkpoint, what the error says)
                     rf"{STATE} has no valid 'tensors_sha256'"),
     "cut history": (lambda f: rewrite_json(f, lambda m: m.update(history=m["history"][:1])),
                     rf"{STATE} holds 1 iterations of history for iteration 1"),
-    "missing tensor": (drop_rng_tensor, rf"{TENSORS} does not fit this run \(KeyError: 'rng.torch'"),
+    "missing tensor": (drop_rng_tensor, rf"{TENSORS} does not fit this run's policy .*'rng.torch'"),
     "only the json": (lambda f: os.remove(f / TENSORS), rf"{TENSORS} is missing \(only {STATE} is there\)"),
     "only the tensors": (lambda f: os.remove(f / STATE), rf"{STATE} is missing \(only {TENSORS} is there\)"),
 }
@@ -145,10 +145,12 @@ def test_a_damaged_checkpoint_is_a_clear_error_before_any_training(damage, saved
     spoil, message = DAMAGE[damage]
     spoil(folder)
     where = re.escape(str(folder))
+    models = copy.deepcopy(bundled)
     with pytest.raises(checkpoint.CheckpointError, match=rf"checkpoint {where}.*{message}.*{WHAT_TO_DO}"):
-        trainer.train(TINY.replace(iterations=3), copy.deepcopy(bundled), progress=False,
-                      checkpoint_dir=folder, resume=True)
+        trainer.train(TINY.replace(iterations=3), models, progress=False, checkpoint_dir=folder, resume=True)
     assert issubclass(checkpoint.CheckpointError, ValueError)
+    for (name, a), b in zip(bundled.policy.state_dict().items(), models.policy.state_dict().values()):
+        assert torch.equal(a, b), f"a refused resume changed the caller's {name}"
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -162,3 +164,12 @@ def test_a_file_as_checkpoint_dir_is_refused_before_training(resume, bundled, tm
                                           r"\(NotADirectoryError: Not a directory\); valid: a folder you can write"):
         trainer.train(TINY, copy.deepcopy(bundled), progress=False, checkpoint_dir=blocker / "sub", resume=resume)
     assert blocker.read_text() == "not a folder"
+
+
+def test_a_new_run_never_overwrites_a_checkpoint_silently(saved, bundled, tmp_path, no_training):
+    folder = copy_of(saved, tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ConfigError, match=r"already holds a checkpoint, which a new run would overwrite; "
+                                          r"valid: resume=True to continue it"):
+        trainer.train(TINY, copy.deepcopy(bundled), progress=False, checkpoint_dir=folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -108,12 +108,13 @@ def test_warm_cache_refuses_unknown_notebooks(capsys):
 @pytest.fixture
 def no_training(monkeypatch):
     """Any attempt to load models or train fails the test: proves a check happens before the first run."""
-    from ppo_lab import cache, models
+    from ppo_lab import cache, experiments, models
 
     def refuse(*args, **kwargs):
         raise AssertionError("models were loaded or a run was trained before the bad setting was refused")
     monkeypatch.setattr(cache, "cached_train", refuse)
     monkeypatch.setattr(models, "load_models", refuse)
+    monkeypatch.setattr(experiments, "load_models", refuse)             # it holds its own reference
 
 
 @pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "clip_eps=0.2", "--seeds", "1"]])
@@ -171,17 +172,8 @@ def test_warm_cache_reports_a_malformed_notebook_and_runs_the_others(tmp_path, c
 
 
 # ====================================================================== Ctrl-C and checkpoints
-def test_an_interrupted_train_writes_its_partial_report_and_exits_130(tmp_path, capsys, monkeypatch):
-    from ppo_lab import trainer
-
-    real, calls = trainer.iteration, []
-
-    def iteration(*args, **kwargs):                                     # Ctrl-C during the second iteration
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(trainer, "iteration", iteration)
+def test_an_interrupted_train_writes_its_partial_report_and_exits_130(tmp_path, capsys, ctrl_c_at):
+    ctrl_c_at(2)                                                        # Ctrl-C during the second iteration
     out = tmp_path / "demo"
     assert cli.main(["train", *SMALL, "--prompts", "1", "--no-cache", "--out", str(out)]) == 130
     assert sorted(os.listdir(out)) == ["config.json", "curves.png", "dashboard.png", "history.json", "samples.md"]
@@ -216,10 +208,6 @@ def test_train_with_a_checkpoint_dir_resumes_with_more_iterations(tmp_path, caps
 
 
 def test_a_damaged_checkpoint_exits_2_without_a_traceback(tmp_path, capsys):
-    from ppo_lab import checkpoint
-
-    if not hasattr(checkpoint, "CheckpointError"):
-        pytest.skip("this checkpoint module has no CheckpointError")
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     (ckpt / "checkpoint.json").write_text("{}")                         # the JSON without its tensors

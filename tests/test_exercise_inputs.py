@@ -208,7 +208,7 @@ def _said_time_up(out, name, limit="1"):
 def test_check_reports_a_function_that_never_returns(name, capsys):
     before = signal.getsignal(signal.SIGALRM)
     result, took = _timed(lambda: exercises.check(name, spin, time_limit=1))
-    assert result is False and took < 2.5
+    assert result is False and took < 6   # stopped near the 1 s limit, not hung (slack for a busy machine)
     assert _said_time_up(capsys.readouterr().out, name)
     assert signal.getsignal(signal.SIGALRM) is before and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
@@ -216,7 +216,7 @@ def test_check_reports_a_function_that_never_returns(name, capsys):
 @pytest.mark.parametrize("name", ["gae", "policy_loss", "entropy"])
 def test_check_impl_reports_a_function_that_never_returns(name, capsys):
     result, took = _timed(lambda: exercises.check_impl(name, spin, time_limit=1))
-    assert result is False and took < 2.5
+    assert result is False and took < 6   # stopped near the 1 s limit, not hung (slack for a busy machine)
     out = capsys.readouterr().out
     assert _said_time_up(out, name) and "it was running the case: worked by hand" in out and "✗" not in out
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
@@ -255,9 +255,9 @@ def _on_a_thread(call):
 
 def test_off_the_main_thread_a_worker_thread_is_waited_for_then_stopped(capsys):
     result, took = _timed(lambda: _on_a_thread(lambda: exercises.check("06.k3", bounded_spin, time_limit=1)))
-    assert result is False and took < 3 and _said_time_up(capsys.readouterr().out, "06.k3")
+    assert result is False and took < 6 and _said_time_up(capsys.readouterr().out, "06.k3")
     result, took = _timed(lambda: _on_a_thread(lambda: exercises.check_impl("gae", bounded_spin, time_limit=1)))
-    assert result is False and took < 3 and _said_time_up(capsys.readouterr().out, "gae")
+    assert result is False and took < 6 and _said_time_up(capsys.readouterr().out, "gae")
     assert not [t for t in threading.enumerate() if t.name == "ppo_lab check"]   # stopped, not left spinning
     # right answers, errors and NotImplementedError come back from the worker thread as on the main one
     assert _on_a_thread(lambda: exercises.check("06.k3", TORCH_FLOAT32["06.k3"], time_limit=1)) is True

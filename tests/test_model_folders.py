@@ -20,14 +20,6 @@ SMALL = {"n_layer": 1, "n_embd": 32, "n_head": 2}
 HUB_FALLBACK = "the course runs offline on the bundled models"
 
 
-@pytest.fixture
-def assets_copy(tmp_path, monkeypatch):
-    """A private copy of assets/ that a test may break."""
-    copy_dir = tmp_path / "assets"
-    shutil.copytree(models_lib.ASSETS_DIR, copy_dir)
-    monkeypatch.setattr(models_lib, "ASSETS_DIR", str(copy_dir))
-    return copy_dir
-
 
 @pytest.fixture
 def lm_folder(tmp_path):
@@ -204,7 +196,7 @@ def test_a_hanging_name_lookup_is_cut_off_at_the_timeout(no_network_online_mode,
             models_lib.load_policy("gpt2")
     finally:
         release.set()
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 10                                 # far below the 30 s hang
 
 
 def test_the_probe_honours_hf_endpoint(no_network_online_mode, monkeypatch):

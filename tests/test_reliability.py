@@ -111,14 +111,6 @@ def test_no_remote_code_anywhere_in_the_package():
         assert "torch.load(" not in text and "pickle" not in text.replace("pickle-only", "").replace("pickled", ""), path
 
 
-@pytest.fixture
-def assets_copy(tmp_path, monkeypatch):
-    """A private copy of assets/ that a test may break."""
-    copy_dir = tmp_path / "assets"
-    shutil.copytree(models_lib.ASSETS_DIR, copy_dir)
-    monkeypatch.setattr(models_lib, "ASSETS_DIR", str(copy_dir))
-    return copy_dir
-
 
 def test_missing_asset_folder_is_named(assets_copy):
     shutil.rmtree(assets_copy / "tiny-gpt2")

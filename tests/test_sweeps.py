@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
-from ppo_lab import cache, cli, experiments, plots, reports, trainer  # noqa: E402
+from ppo_lab import cache, cli, experiments, plots, reports  # noqa: E402
 from ppo_lab.config import ConfigError, PPOConfig  # noqa: E402
 from ppo_lab.dashboard import HEALTHY  # noqa: E402
 from ppo_lab.dashboard import dashboard as lab_dashboard  # noqa: E402
@@ -148,6 +148,7 @@ def test_model_and_device_groups_each_load_their_own_models(monkeypatch):
         loads.append((config.policy, config.reward_model, config.device))
         return SimpleNamespace(key=loads[-1])
     monkeypatch.setattr(experiments, "load_models", fake_load)
+    monkeypatch.setattr(experiments.trainer, "ready_to_start", lambda models, config, prompts=None: [])
     monkeypatch.setattr(cache, "cached_train", lambda config, models, **kw: Run(config, models, status="finished"))
     groups = experiments.ablation(TINY, "reward_model", ["tiny-reward", "my/reward"], seeds=(0, 1), use_cache=False)
     assert loads == [("tiny-gpt2", "tiny-reward", "cpu"), ("tiny-gpt2", "my/reward", "cpu")]
@@ -159,6 +160,19 @@ def test_model_and_device_groups_each_load_their_own_models(monkeypatch):
     loads.clear()
     experiments.ablation(TINY, "clip_eps", [0.1, 0.2, None], seeds=(0,), use_cache=False)
     assert len(loads) == 1                                                 # other fields share one load
+
+
+@pytest.mark.parametrize("field, values, message", [
+    ("response_length", [8, 100], "response_length=100 with prompt_length=8 exceeds the policy's context of 64"),
+    ("prompt_length", [8, 1], "prompt_length=1: no held-out prompt is that short"),
+])
+def test_a_group_that_cannot_start_fails_before_any_group_trains(field, values, message, monkeypatch):
+    """Each value is valid alone, but the run cannot start: it used to fail after the groups before it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a group trained before the bad one was refused")
+    monkeypatch.setattr(cache, "cached_train", refuse)
+    with pytest.raises(ConfigError, match=message):
+        experiments.ablation(TINY, field, values, seeds=(0,), use_cache=False)
 
 
 @pytest.mark.parametrize("field, values, error, message", [
@@ -216,15 +230,8 @@ def test_over_seeds_and_ablation_stop_launching_runs_after_ctrl_c(monkeypatch):
     assert stopped.history == [] and stopped.status.startswith("interrupted: before its first iteration")
 
 
-def test_sweep_interrupted_inside_training_writes_the_report_and_exits_130(tmp_path, capsys, monkeypatch):
-    real, calls = trainer.iteration, []
-
-    def iteration(*args, **kwargs):                     # Ctrl-C in the second iteration of the second group
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-    monkeypatch.setattr(trainer, "iteration", iteration)
+def test_sweep_interrupted_inside_training_writes_the_report_and_exits_130(tmp_path, capsys, ctrl_c_at):
+    calls = ctrl_c_at(4)                                # Ctrl-C in the second iteration of the second group
     out = tmp_path / "sweep"
     args = ["sweep", *SMALL, "--grid", "clip_eps=0.2,0.1,none", "--seeds", "1", "--no-cache", "--out", str(out)]
     assert cli.main(args) == 130
@@ -262,6 +269,7 @@ def test_ctrl_c_while_hashing_the_starting_weights_keeps_the_groups_already_trai
             raise KeyboardInterrupt
         return "sha"
     monkeypatch.setattr(experiments, "load_models", lambda config: object())
+    monkeypatch.setattr(experiments.trainer, "ready_to_start", lambda models, config, prompts=None: [])
     monkeypatch.setattr(cache, "weights_checksum", checksum)
     monkeypatch.setattr(cache, "cached_train", lambda config, models, **kw: Run(config, models, [{}], "finished"))
     groups = escaped_ctrl_c(experiments.ablation, TINY, "vf_coef", [0.1, 1.0, 2.0], seeds=(5, 6))
