@@ -34,8 +34,8 @@ class CheckpointError(ValueError):
 def _error(folder, name: str, problem: str) -> CheckpointError:
     folder = os.fspath(folder)
     return CheckpointError(f"checkpoint {os.path.join(folder, name)} {problem}. The run cannot resume from it: "
-                           f"delete the folder {folder!r}, or pass resume=False to train again from iteration 0 "
-                           "(this overwrites the checkpoint)")
+                           f"delete the folder {folder!r} to train again from iteration 0, or give another "
+                           "checkpoint_dir")
 
 
 # ------------------------------------------------------------------ save

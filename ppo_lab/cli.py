@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except checkpoint.CheckpointError as e:                        # a checkpoint --resume cannot use
-        print(f"error: {e}\n  (on the command line: drop --resume, or give another --checkpoint-dir)", file=sys.stderr)
+        print(f"error: {e}\n  (on the command line: delete that folder, or give another --checkpoint-dir)", file=sys.stderr)
         return 2
     except AssetError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ from ppo_lab.models import sha256
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8,
                         sample_every=1, num_samples=2)
 TENSORS, STATE = checkpoint.TENSORS, checkpoint.STATE
-WHAT_TO_DO = r"The run cannot resume from it: delete the folder '.*', or pass resume=False"
+WHAT_TO_DO = r"The run cannot resume from it: delete the folder '.*' to train again from iteration 0, or give"
 
 
 class Crash(BaseException):

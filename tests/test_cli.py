@@ -213,4 +213,5 @@ def test_a_damaged_checkpoint_exits_2_without_a_traceback(tmp_path, capsys):
     (ckpt / "checkpoint.json").write_text("{}")                         # the JSON without its tensors
     assert cli.main(["train", *SMALL, "--checkpoint-dir", str(ckpt), "--resume", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "checkpoint.safetensors is missing" in err and "drop --resume" in err and "Traceback" not in err
+    assert "checkpoint.safetensors is missing" in err and "Traceback" not in err
+    assert "delete that folder, or give another --checkpoint-dir" in err
