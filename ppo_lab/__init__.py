@@ -7,13 +7,30 @@ __version__ = "0.1.0"
 
 import inspect as _inspect
 
-from . import (advantages, data, diversity, exercises, experiments, failures, losses, models, objective,  # noqa: E402
-               plots, reward, rewards, rollout, tokens, trainer, widgets)
-from .config import ConfigError, PPOConfig  # noqa: E402
-from .dashboard import dashboard  # the function; the module stays importable as ppo_lab.dashboard
-from .models import load_models  # noqa: E402
-from .tokens import show_tokens  # noqa: E402
-from .trainer import Run, train  # noqa: E402
+from . import (
+    advantages,
+    capstone,
+    data,
+    diversity,
+    exercises,
+    experiments,
+    failures,
+    losses,
+    models,
+    objective,
+    plots,
+    reward,
+    rewards,
+    rollout,
+    tokens,
+    trainer,
+    widgets,
+)
+from .config import ConfigError, PPOConfig
+from .dashboard import dashboard  # the function (the module stays ppo_lab.dashboard)
+from .models import load_models
+from .tokens import show_tokens
+from .trainer import Run, train
 
 
 def show_source(obj) -> None:
@@ -21,6 +38,6 @@ def show_source(obj) -> None:
     print(_inspect.getsource(obj))
 
 
-__all__ = ["PPOConfig", "ConfigError", "Run", "train", "load_models", "show_source", "advantages", "data",
-           "exercises", "experiments", "losses", "models", "plots", "reward", "rewards", "rollout", "trainer",
-           "widgets", "diversity", "objective", "dashboard", "failures", "tokens", "show_tokens"]
+__all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity",
+           "exercises", "experiments", "failures", "load_models", "losses", "models", "objective", "plots", "reward",
+           "rewards", "rollout", "show_source", "show_tokens", "tokens", "train", "trainer", "widgets"]

@@ -98,17 +98,6 @@ def perplexity(model, rows: torch.Tensor, batch: int = 128) -> float:
     return math.exp(total / count)
 
 
-def normalise_reward(model, mean: float, std: float) -> None:
-    """Fold `(score − mean) / std` into the weights, so the saved model outputs normalised scores.
-
-    score = w·h with h = γ⊙n + β (the final layer norm): β ← β − mean·w/‖w‖², then w ← w/std.
-    """
-    with torch.no_grad():
-        w = model.score.weight[0]
-        model.transformer.ln_f.bias -= mean * w / w.dot(w)
-        model.score.weight /= std
-
-
 def best_threshold(pos: torch.Tensor, neg: torch.Tensor) -> tuple[float, float]:
     """The score cut that best separates positive from negative texts, and its accuracy."""
     cuts = torch.cat([pos, neg]).sort().values

@@ -11,8 +11,8 @@ import random
 import torch
 
 from . import data
-from .build_assets import best_threshold, normalise_reward, pack, perplexity
-from .reward import crop, encode_pairs, gold_scores, pairwise_accuracy, raw_scores
+from .build_assets import best_threshold, pack, perplexity
+from .reward import crop, encode_pairs, gold_scores, normalise_reward, pairwise_accuracy, raw_scores
 from .rollout import sample
 
 CALIBRATION_PROMPTS = 512

@@ -74,9 +74,11 @@ def code_checksum() -> str:
 
 
 def weights_checksum(models: Models) -> str:
-    """sha256 of the starting weights (policy + value head, reference, reward model)."""
+    """sha256 of the starting weights (policy + value head, reference, reward model, gold model if any)."""
     h = hashlib.sha256()
-    for prefix, module in (("policy", models.policy), ("ref", models.ref), ("reward", models.reward_model)):
+    gold = getattr(models, "gold_model", None)
+    judges = (("policy", models.policy), ("ref", models.ref), ("reward", models.reward_model))
+    for prefix, module in judges + ((("gold", gold),) if gold is not None else ()):
         for name, tensor in module.state_dict().items():
             h.update(f"{prefix}.{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
             h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())

@@ -6,7 +6,7 @@ import torch
 from . import cache, trainer
 from .config import ConfigError, PPOConfig
 from .models import Models, load_models
-from .rollout import encode_prompts, positive_threshold, reward_scores, sample
+from .rollout import encode_prompts, positive_threshold, readable, reward_scores, sample, token_texts
 from .rollout import rollout as rollout_batch
 from .trainer import Run
 
@@ -110,12 +110,13 @@ def before_after(run: Run, prompts: list[str], seed: int = 0) -> list[dict]:
     rows = [{"prompt": p} for p in prompts]
     for name, lm in (("before", m.ref), ("after", m.policy.lm)):
         torch.manual_seed(seed)
-        texts, _ = sample(lm, m.tokenizer, prompts, cfg.response_length, cfg.temperature)
+        texts, full = sample(lm, m.tokenizer, prompts, cfg.response_length, cfg.temperature)
+        shown = readable([f[-cfg.response_length:] for f in full], m.tokenizer)
         full = [p + t for p, t in zip(prompts, texts)]
         ids, mask = encode_prompts(m.tokenizer, full, lm.device)
         scores = reward_scores(m.reward_model, m.reward_tokenizer, m.tokenizer, ids, mask, full)
-        for row, text, score in zip(rows, texts, scores.tolist()):
-            row[name], row[f"{name}_score"] = text, round(score, 2)
+        for row, text, seen, score in zip(rows, texts, shown, scores.tolist()):
+            row[name], row[f"{name}_readable"], row[f"{name}_score"] = text, seen, round(score, 2)
     threshold = positive_threshold(m.reward_model)
     for row in rows:
         row["flipped"] = row["before_score"] <= threshold < row["after_score"]
@@ -132,6 +133,6 @@ def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed:
     torch.manual_seed(seed)
     batch = rollout_batch(models, prompts, config)
     r, advantages, returns, kl = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
-    tokens = [[models.tokenizer.decode([t]) for t in row] for row in batch.response.tolist()]
+    tokens = token_texts(batch.response, models.tokenizer)
     return {"batch": batch, "tokens": tokens, "rewards": r, "values": batch.values, "advantages": advantages,
             "returns": returns, "kl": kl}

@@ -97,8 +97,8 @@ def broken_config(name: str, config: PPOConfig) -> PPOConfig:
 
 
 def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | None = None,
-                use_cache: bool = True, **train_kwargs) -> list[Run]:
-    """`config` broken as the recipe says, trained once per seed from (a copy of) `models`.
+                use_cache: bool = True, changes: dict | None = None, **train_kwargs) -> list[Run]:
+    """`config` broken as the recipe says (then `changes` on top), trained once per seed from (a copy of) `models`.
 
     Runs with a model tweak are never cached: the cache keys weights, and dropout is no weight.
     """
@@ -107,7 +107,7 @@ def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | Non
     if bug.tweak is not None:
         base = copy.deepcopy(base)
         bug.tweak(base)
-    return over_seeds(broken_config(name, config), seeds, base, use_cache and bug.tweak is None,
+    return over_seeds(broken_config(name, config).replace(**(changes or {})), seeds, base, use_cache and bug.tweak is None,
                       overrides=bug.overrides or None, **train_kwargs)
 
 
@@ -142,11 +142,21 @@ def signature(name: str, broken: list[Run], healthy: list[Run]) -> dict:
 
 # ------------------------------------------------------------------ "find the bug" (exercises 07.bug_*)
 MYSTERIES = {"07.bug_1": "sign_flipped", "07.bug_2": "dropout_on", "07.bug_3": "lr_too_high"}
+# Each mystery is its recipe in disguise: seeds the gallery never used and, where the bug allows, a different
+# strength, so its dashboard is new — diagnosed from the signature, not matched against the gallery's pictures.
+DISGUISES = {"07.bug_1": ((11, 12), {}), "07.bug_2": ((13, 14), {}), "07.bug_3": ((15, 16), {"learning_rate": 2e-3})}
 
 
-def mystery_runs(exercise: str, config: PPOConfig, seeds=(0, 1), models: Models | None = None,
+def mystery_runs(exercise: str, config: PPOConfig, models: Models | None = None,
                  **train_kwargs) -> dict[str, list[Run]]:
-    """The runs of the exercise's secret recipe, under an anonymous name, ready for `lab.dashboard`."""
+    """The runs of the exercise's secret recipe in disguise (`DISGUISES`), unnamed, ready for `lab.dashboard`."""
     if exercise not in MYSTERIES:
         raise ConfigError(f"exercise={exercise!r} has no mystery runs; valid: {sorted(MYSTERIES)}")
-    return {f"mystery ({exercise})": broken_runs(MYSTERIES[exercise], config, seeds, models, **train_kwargs)}
+    seeds, changes = DISGUISES[exercise]
+    return {"mystery run": broken_runs(MYSTERIES[exercise], config, seeds, models, changes=changes, **train_kwargs)}
+
+
+def mystery_shows(exercise: str, runs: dict[str, list[Run]], healthy: list[Run]) -> bool:
+    """Whether the mystery runs carry their secret recipe's signature against `healthy` (without naming it)."""
+    (group,) = runs.values()
+    return signature(MYSTERIES[exercise], group, healthy)["shows"]

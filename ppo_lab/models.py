@@ -317,25 +317,31 @@ def _load_hub(cls, name: str, field: str, kind: str, **kwargs):
 
 @contextlib.contextmanager
 def quiet_loading():
-    """No "Loading weights: 100 %" bar for a local model: it loads in milliseconds and the course loads many."""
+    """No "Loading weights: 100 %" bar: a model loads in milliseconds and the course loads many (from a
+    folder, the Hub's local cache or the Hub). A real Hub download keeps its own progress bar."""
+    from huggingface_hub import utils as hub_utils
     from transformers.utils import logging as hf_logging
 
-    was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    was_on, hub_on = hf_logging.is_progress_bar_enabled(), not hub_utils.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()             # transformers' bars, and with them the Hub's…
+    if hub_on:
+        hub_utils.enable_progress_bars()          # …so the Hub's download bars are switched back on
     try:
         yield
     finally:
         if was_on:
             hf_logging.enable_progress_bar()
+        if not hub_on:
+            hub_utils.disable_progress_bars()
 
 
 def _from_pretrained(cls, name: str, field: str, kind: str = "model", **kwargs):
     """`cls.from_pretrained` with safetensors only, no remote code, and an error that leads with the cause."""
     path = resolve(name, field)
-    if os.path.isdir(path):
-        with quiet_loading():
+    with quiet_loading():
+        if os.path.isdir(path):
             return _load_local(cls, path, name, field, kind, **kwargs)
-    return _load_hub(cls, name, field, kind, **kwargs)
+        return _load_hub(cls, name, field, kind, **kwargs)
 
 
 def load_tokenizer(name: str, field: str = "policy"):
@@ -346,6 +352,11 @@ def load_tokenizer(name: str, field: str = "policy"):
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
     tokenizer.padding_side = "left"
+    # Whole reviews are tokenised, then cropped to the context (reward-model training, notebook 01); nothing
+    # longer ever reaches a model (`trainer.check_context`). So transformers' once-per-tokenizer warning
+    # "Token indices sequence length is longer than … (820 > 64)" is marked as given: no id changes.
+    if isinstance(getattr(tokenizer, "deprecation_warnings", None), dict):
+        tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer
 
 
@@ -469,6 +480,7 @@ class Models:
     reward_model: nn.Module
     tokenizer: object
     reward_tokenizer: object
+    gold_model: nn.Module | None = None  # optional second judge, never optimised (notebook 06); the policy's tokenizer
 
 
 def load_models(config) -> Models:

@@ -37,20 +37,45 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\r", "").replace("\n", " ⏎ ")
 
 
+def is_number(value) -> bool:
+    """A table value that reads as a number: 3, 0.25, "4.000", "nan", "1–2" (a range of iteration counts)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        [float(part) for part in str(value).split("–")]
+    except ValueError:
+        return False
+    return True
+
+
 def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    """A Markdown table: number columns right-aligned, text columns (completions) left-aligned, never cut."""
+    numeric = [bool(rows) and all(is_number(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "".join("---:|" if n else ":---|" for n in numeric)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]) + "\n"
+
+
+def shown(row: dict, key: str) -> str:
+    """The text of a completion as a learner reads it: its "<key>_readable" / "readable" form (end-of-text
+    shown as ∎, `rollout.END_MARK`), or the plain text where the row predates it (an older checkpoint)."""
+    return row.get("readable" if key == "completion" else f"{key}_readable", row[key])
 
 
 def samples_markdown(run, before_after: list[dict]) -> str:
     """Before/after completions of fixed prompts, then the samples the run recorded while training."""
+    from .rollout import END_MARK
+
     ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", "flipped"],
-               [[r["prompt"], r["before"], r["before_score"], r["after"], r["after_score"], "yes" if r["flipped"] else ""]
-                for r in before_after])
+               [[r["prompt"], shown(r, "before"), r["before_score"], shown(r, "after"), r["after_score"],
+                 "yes" if r["flipped"] else ""] for r in before_after])
     rec = table(["iteration", "prompt", "completion", "reward score", "VADER", "positive"],
-                [[s["iteration"], s["prompt"], s["completion"], s["score"], round(s["gold"], 3),
+                [[s["iteration"], s["prompt"], shown(s, "completion"), s["score"], round(s["gold"], 3),
                   "yes" if s["positive"] else ""] for s in run.samples])
     return (f"# Samples\n\nRun status: {run.status}; {len(run.history)} iterations, seed {run.config.seed}.\n\n"
+            f"Every completion runs {run.config.response_length} tokens, past the end of a document: "
+            f"`{END_MARK.strip()}` marks each end-of-text token.\n\n"
             "## Before and after\n\nThe same prompts, sampled with the same seed, by the frozen starting model "
             f"and by the aligned policy (reward-model scores, std units).\n\n{ba}\n"
             f"## Recorded during training\n\n{rec}")

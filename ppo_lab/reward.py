@@ -118,3 +118,42 @@ def encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int
     chosen, rejected = zip(*pairs)
     enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
     return list(zip(enc(chosen), enc(rejected)))
+
+
+# ---------------------------------------------------------------- a reward model of one's own (notebook 01)
+def normalise_reward(model, mean: float, std: float) -> None:
+    """Fold `(score − mean) / std` into the weights, so the model outputs normalised scores.
+
+    score = w·h with h = γ⊙n + β (the final layer norm): β ← β − mean·w/‖w‖², then w ← w/std.
+    """
+    with torch.no_grad():
+        w = model.score.weight[0]
+        model.transformer.ln_f.bias -= mean * w / w.dot(w)
+        model.score.weight /= std
+
+
+def standardise(model, lm, tokenizer, prompts: list[str], response_length: int, temperature: float,
+                seed: int = 0) -> tuple[float, float]:
+    """Rescale `model` so the language model's own completions of `prompts` score mean 0, spread 1.
+
+    The same calibration as the bundled reward model's; returns the raw (mean, std) it removed.
+    """
+    from .rollout import sample
+
+    torch.manual_seed(seed)
+    _, ids = sample(lm, tokenizer, prompts, response_length, temperature)
+    raw = raw_scores(model, tokenizer, ids)
+    normalise_reward(model, float(raw.mean()), float(raw.std()))
+    return float(raw.mean()), float(raw.std())
+
+
+def fraction_chose(preferences: list[tuple[str, str]], texts) -> float:
+    """Share of (chosen, rejected) preferences whose chosen text is one of `texts` (e.g. the positive reviews)."""
+    texts = set(texts)
+    return sum(chosen in texts for chosen, _ in preferences) / len(preferences)
+
+
+def pairs_by_taste(pairs: list[tuple], prefers_positive: bool) -> list[tuple]:
+    """Human (positive, negative) pairs relabelled by a rule: kept for a positive taste, swapped for a negative one."""
+    return list(pairs) if prefers_positive else [(rejected, chosen) for chosen, rejected in pairs]
+

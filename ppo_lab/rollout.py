@@ -1,12 +1,22 @@
 """Phase I (giai đoạn I, notebook 00): the policy completes the prompts, the reward model scores them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from transformers import GenerationConfig
 
 from .losses import entropy, logprobs_from_logits
+
+END_MARK = " ∎ "
+"""How a learner sees the end-of-text token inside a completion: ∎, the tombstone that ends an article.
+
+Sampling runs past end-of-text (`generate`: a fixed length, as in Ziegler et al.), so one completion can
+hold the end of one document and the start of the next, and the reward model scores all of it.
+Decoding with `skip_special_tokens=True` (`Rollout.completions`, the input of every text metric) drops
+the token and glues the two documents together: " a good.i don't get it". `readable` shows where it
+was: " a good. ∎ i don't get it". Every table, print-out and figure of completions uses it.
+"""
 
 
 def position_ids(mask: torch.Tensor) -> torch.Tensor:
@@ -38,8 +48,40 @@ def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, tempe
     return out[:, prompt_ids.shape[1]:]  # (B, L)
 
 
+def readable(ids, tokenizer):
+    """A completion as the learner reads it: END_MARK where each end-of-text token is (notebook 00).
+
+    `ids`: one completion's token ids → str, or a batch (B, L) → list[str]. Without an end-of-text
+    token the text is exactly `tokenizer.decode(ids, skip_special_tokens=True)`.
+    """
+    rows = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    if (ids.dim() == 2) if hasattr(ids, "dim") else (rows and isinstance(rows[0], (list, tuple))):
+        return [readable(row, tokenizer) for row in rows]
+    pieces = [[]]                                      # the token runs between end-of-text tokens
+    for token in rows:
+        if token == tokenizer.eos_token_id:
+            pieces.append([])
+        else:
+            pieces[-1].append(token)
+    texts = [tokenizer.decode(piece, skip_special_tokens=True) for piece in pieces]
+    if len(texts) == 1:
+        return texts[0]
+    return END_MARK.join([texts[0].rstrip(" ")] + [t.strip(" ") for t in texts[1:]])
+
+
+def token_texts(response, tokenizer) -> list[list[str]]:
+    """Each response token as its own text, one list per completion; end-of-text shows as ∎ (END_MARK)."""
+    mark = END_MARK.strip()
+    return [[mark if t == tokenizer.eos_token_id else tokenizer.decode([t]) for t in row]
+            for row in (response.tolist() if hasattr(response, "tolist") else response)]
+
+
 def sample(lm, tokenizer, prompts: list[str], response_length: int, temperature: float):
-    """Completions as text, and each prompt + completion as a list of token ids (no padding)."""
+    """Completions as text, and each prompt + completion as a list of token ids (no padding).
+
+    The texts drop end-of-text (the metrics' form); to show them: `readable([f[-response_length:] for f in full],
+    tokenizer)`, since every completion is exactly `response_length` tokens long.
+    """
     ids, mask = encode_prompts(tokenizer, prompts, lm.device)
     response = generate(lm, tokenizer, ids, mask, response_length, temperature)  # (B, L)
     texts = tokenizer.batch_decode(response, skip_special_tokens=True)
@@ -91,7 +133,7 @@ def positive_threshold(reward_model) -> float:
 class Rollout:
     """One Phase I batch: every tensor is (B, L) over response tokens unless noted."""
     prompts: list[str]
-    completions: list[str]
+    completions: list[str]      # decoded without end-of-text: what the text metrics (VADER, distinct-2) read
     ids: torch.Tensor            # (B, P + L) prompt + response
     attention_mask: torch.Tensor  # (B, P + L)
     response: torch.Tensor       # (B, L) sampled tokens
@@ -101,6 +143,7 @@ class Rollout:
     values: torch.Tensor         # V_old(s_t)
     scores: torch.Tensor         # (B,) reward model's score
     entropy: float               # mean per-token entropy of π_old's next-token distributions
+    readable_completions: list[str] = field(default_factory=list)  # what a learner reads: end-of-text as ∎
 
 
 @torch.inference_mode()
@@ -121,4 +164,5 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     texts = [p + c for p, c in zip(prompts, completions)]
     scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
-                   logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item())
+                   logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item(),
+                   readable(response, tokenizer))

@@ -17,8 +17,8 @@ from .experiments import inspect_rollout
 from .losses import logprobs_from_logits
 from .models import Models
 from .plots import token_heatmap
-from .rollout import response_logits
-from .trainer import ENGINE_FUNCTIONS, Run, ppo_step, prompt_pool
+from .rollout import response_logits, token_texts
+from .trainer import ENGINE_FUNCTIONS, Run, plural, ppo_step, prompt_pool
 
 BY = {  # by → (key in the inspected batch, colour-bar label)
     "ratio": ("ratio_minus_1", "ratio − 1 = π_θ / π_old − 1"),
@@ -54,6 +54,7 @@ def token_stats(models: Models, config: PPOConfig, prompts: list[str] | None = N
     """`experiments.inspect_rollout` of `n` prompts, plus each token's ratio after an update.
 
     Adds "ratio" and "ratio_minus_1" (B, L) to the inspected batch; `updates` defaults to `config.ppo_epochs`.
+    Its "tokens" show end-of-text as ∎ (`rollout.END_MARK`).
     """
     prompts = list(prompts) if prompts is not None else prompt_pool(models.tokenizer, config)[:n]
     inspected = inspect_rollout(models, config, prompts, seed)
@@ -61,7 +62,8 @@ def token_stats(models: Models, config: PPOConfig, prompts: list[str] | None = N
     if not isinstance(updates, int) or updates < 0:
         raise ConfigError(f"updates={updates!r} must be a whole number ≥ 0 (0: π_old against itself)")
     ratio = ratio_after_update(models, config, inspected, updates)
-    return {**inspected, "ratio": ratio, "ratio_minus_1": ratio - 1.0, "updates": updates}
+    tokens = token_texts(inspected["batch"].response, models.tokenizer)
+    return {**inspected, "tokens": tokens, "ratio": ratio, "ratio_minus_1": ratio - 1.0, "updates": updates}
 
 
 def show_tokens(run_or_batch, by: str = "ratio", prompts: list[str] | None = None, n: int = 6, seed: int = 0,
@@ -86,6 +88,6 @@ def show_tokens(run_or_batch, by: str = "ratio", prompts: list[str] | None = Non
     if key not in stats:
         raise ConfigError(f"by={by!r}: this batch has no {key!r}; make it with lab.tokens.token_stats")
     if title is None:
-        after = f" after {stats['updates']} update(s)" if by == "ratio" else ""
+        after = f" after {plural(stats['updates'], 'update')}" if by == "ratio" else ""
         title = f"{label.split(' =')[0].split(' (')[0]} of every response token{after}"
     return token_heatmap(stats["tokens"], stats[key].detach().float().numpy(), title, label, stats["batch"].prompts)

@@ -22,7 +22,7 @@ from .config import PPOConfig
 from .models import Models, load_models
 from .diversity import distinct_n
 from .reward import gold_scores
-from .rollout import Rollout, positive_threshold, response_logits, rollout
+from .rollout import Rollout, positive_threshold, response_logits, reward_scores, rollout
 
 # the pure functions the engine calls; `train(..., overrides=...)` may swap any of them for a run
 ENGINE_FUNCTIONS = {
@@ -101,7 +101,7 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
             steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns))
             tick()
     t2 = time.perf_counter()
-    stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold)
+    stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold) | gold_model_stats(models, batch)
     stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0})
     return batch, stats
 
@@ -113,6 +113,14 @@ def explained_variance(values, returns, mask) -> float:
     diff = returns - values
     var_d = losses.masked_mean((diff - losses.masked_mean(diff, mask)) ** 2, mask)
     return float(1 - var_d / var_r) if var_r > 0 else float("nan")
+
+
+def gold_model_stats(models: Models, batch: Rollout) -> dict:
+    """`gold/rm_mean`: a gold reward model's mean score of the rollout, when the run has one (notebook 06)."""
+    if getattr(models, "gold_model", None) is None:
+        return {}
+    tok = models.tokenizer
+    return {"gold/rm_mean": reward_scores(models.gold_model, tok, tok, batch.ids, batch.attention_mask, []).mean().item()}
 
 
 def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
@@ -354,12 +362,17 @@ def finish(run: Run, status: str, quiet: bool = False) -> Run:
 
 
 def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
-    """Keep a few completions at the first, every `sample_every`-th and the last iteration."""
+    """Keep a few completions at the first, every `sample_every`-th and the last iteration.
+
+    "completion" is the text VADER ("gold") scored, end-of-text dropped; "readable" is the same completion
+    as a learner should read it, end-of-text shown as ∎ (`rollout.END_MARK`): print that one.
+    """
     config = run.config
     if it % config.sample_every and it != config.iterations - 1:
         return
     gold = gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)][:config.num_samples])
     for i in range(min(config.num_samples, len(batch.prompts))):
         run.samples.append({"iteration": it, "prompt": batch.prompts[i], "completion": batch.completions[i],
+                            "readable": batch.readable_completions[i],
                             "score": round(batch.scores[i].item(), 4), "gold": gold[i],
                             "positive": bool(batch.scores[i].item() > threshold)})

@@ -110,7 +110,7 @@ def temperature_explorer(models, prompt: str = "this movie was", k: int = 20):
 
     from .losses import entropy
     from .plots import next_token_figure
-    from .rollout import encode_prompts
+    from .rollout import encode_prompts, token_texts
 
     ids, mask = encode_prompts(models.tokenizer, [prompt], models.policy.lm.device)
     with torch.inference_mode():
@@ -120,7 +120,7 @@ def temperature_explorer(models, prompt: str = "this movie was", k: int = 20):
         scaled = logits / temperature
         probs = torch.softmax(scaled, -1)
         top = probs.topk(k)
-        tokens = [models.tokenizer.decode([i]) for i in top.indices.tolist()]
+        tokens = token_texts([top.indices.tolist()], models.tokenizer)[0]   # end-of-text shows as ∎
         s = entropy(scaled[None, None], torch.ones(1, 1, dtype=torch.bool)).item()
         next_token_figure(tokens, top.values.numpy(), temperature, s, prompt)
         plt.show()
@@ -147,7 +147,9 @@ class Labeller:
             self.answers = list(scripted)
 
     def widget(self):
-        """Two buttons per pair; the choice is highlighted."""
+        """Two buttons per pair; the choice is highlighted. The texts are shown whole, left-aligned."""
+        import html
+
         import ipywidgets as widgets
 
         rows = []
@@ -156,7 +158,8 @@ class Labeller:
                        for side in ("left", "right")]
             for button in buttons:
                 button.on_click(lambda b, i=i, bs=buttons: self._choose(i, b, bs))
-            texts = [widgets.HTML(f"<div style='width:380px'>{t}</div>") for t in (left, right)]
+            texts = [widgets.HTML(f"<div style='width:380px; text-align:left'>{html.escape(t)}</div>")
+                     for t in (left, right)]
             rows.append(widgets.HBox([widgets.Label(f"{i + 1}."), texts[0], buttons[0], texts[1], buttons[1]]))
         return widgets.VBox(rows)
 

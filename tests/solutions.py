@@ -81,3 +81,43 @@ def gae(rewards, values, mask, gamma, lam):
 
 SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
              "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae}
+
+
+# ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration
+def capstone_iteration(models, optimizer, prompts, config, kl_coef, generator):
+    """One PPO iteration as a learner writes it from the lecture's steps and the package's pure functions."""
+    from ppo_lab import advantages, losses, rewards, rollout
+
+    batch = rollout.rollout(models, prompts, config)                                       # Phase I
+    kl = losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)
+    r = rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                   # score + KL penalty
+    adv, returns = advantages.gae(r, batch.values, batch.mask, config.gamma, config.lam)
+    if config.whiten_advantages:
+        adv = advantages.whiten(adv, batch.mask)
+    step_losses = []
+    for _ in range(config.ppo_epochs):                                                     # Phase II
+        order = torch.randperm(config.batch_size, generator=generator)
+        for start in range(0, config.batch_size, config.minibatch_size):
+            idx = order[start:start + config.minibatch_size]
+            step_losses.append(capstone_minibatch(models, optimizer, batch, idx, adv, returns, config))
+    return batch, r, adv, returns, step_losses
+
+
+def capstone_minibatch(models, optimizer, batch, idx, adv, returns, config):
+    """One minibatch of Phase II: forward, the three terms, the weighted loss, backprop, clip, Adam."""
+    from ppo_lab import losses
+    from ppo_lab.rollout import response_logits
+
+    logits, values = response_logits(models.policy, batch.ids[idx], batch.attention_mask[idx],
+                                     config.response_length, config.temperature)
+    mask = batch.mask[idx]
+    logprobs = losses.logprobs_from_logits(logits, batch.response[idx])
+    pg_loss, _ = losses.policy_loss(logprobs, batch.logprobs[idx], adv[idx], mask, config.clip_eps)
+    vf_loss, _ = losses.value_loss(values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
+    entropy = losses.entropy(logits, mask) if config.ent_coef > 0 else torch.zeros(())
+    loss = losses.ppo_loss(pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(models.policy.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return loss.item()

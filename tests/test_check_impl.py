@@ -1,7 +1,7 @@
 """`lab.exercises.check_impl`: accepts the package's functions and a learner's, catches every typical mistake.
 
-Training with a learner's function in place of the package's gives the same run; a sign-flipped policy
-loss aligns the policy the wrong way.
+Training with a learner's function in place of the package's gives the same run (and `train_yours` says that
+training cannot show a slip on padding); a sign-flipped policy loss aligns the policy the wrong way.
 """
 import copy
 
@@ -19,20 +19,20 @@ NAMES = sorted(trainer.ENGINE_FUNCTIONS)
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_package_functions_pass(name, capsys):
-    assert exercises.check_impl(name, trainer.ENGINE_FUNCTIONS[name]) is True
+    assert exercises.check_impl(name, trainer.ENGINE_FUNCTIONS[name])
     out = capsys.readouterr().out
     assert f"[{name}] all " in out and "checks passed!" in out and "✗" not in out
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_learners_own_solution_passes(name, capsys):
-    assert exercises.check_impl(name, SOLUTIONS[name]) is True
+    assert exercises.check_impl(name, SOLUTIONS[name])
     assert "checks passed!" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("name,mistake,shown", MISTAKES, ids=[m.__name__ for _, m, _ in MISTAKES])
 def test_every_typical_mistake_is_caught_with_its_targeted_hint(name, mistake, shown, capsys):
-    assert exercises.check_impl(name, mistake) is False
+    assert not exercises.check_impl(name, mistake)
     out = capsys.readouterr().out
     assert "checks passed;" in out and "✗" in out and shown in out, out
     assert "all " not in out.splitlines()[0]
@@ -42,28 +42,48 @@ def test_not_implemented_unanswered_and_broken_functions_never_raise(capsys):
     def todo(rewards, values, mask, gamma, lam):
         raise NotImplementedError
 
-    assert exercises.check_impl("gae", todo) is False
+    assert not exercises.check_impl("gae", todo)
     out = capsys.readouterr().out
     assert "not implemented yet" in out and "Traceback" not in out and "✗" not in out
 
-    assert exercises.check_impl("gae", None) is False
+    assert not exercises.check_impl("gae", None)
     assert "not implemented yet" in capsys.readouterr().out
 
-    assert exercises.check_impl("entropy", lambda logits, mask: 1 / 0) is False
+    assert not exercises.check_impl("entropy", lambda logits, mask: 1 / 0)
     assert "your function raised ZeroDivisionError: division by zero" in capsys.readouterr().out
 
-    assert exercises.check_impl("entropy", lambda logits: logits) is False       # one argument short
+    assert not exercises.check_impl("entropy", lambda logits: logits)       # one argument short
     assert "cannot be called the way the trainer calls it, `entropy(logits, mask)`" in capsys.readouterr().out
 
     for strange in (lambda *a: "loss", lambda *a: [1, 2], lambda *a: (torch.zeros(3), {}), lambda *a: None):
-        assert exercises.check_impl("value_loss", strange) is False
-    assert exercises.check_impl("ppo_loss", lambda *a: 0.67) is False            # a number, not a tensor
+        assert not exercises.check_impl("value_loss", strange)
+    assert not exercises.check_impl("ppo_loss", lambda *a: 0.67)            # a number, not a tensor
     assert "expected a tensor, got float" in capsys.readouterr().out
 
-    assert exercises.check_impl("policy_loss", 3) is False
+    assert not exercises.check_impl("policy_loss", 3)
     assert "expected a function" in capsys.readouterr().out
     with pytest.raises(KeyError, match="valid"):
         exercises.check_impl("policy_los", SOLUTIONS["policy_loss"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_untouched_return_none_stub_is_not_implemented_yet(name, capsys):
+    def stub(*args):
+        return None  # your code here
+
+    verdict = exercises.check_impl(name, stub)
+    out = capsys.readouterr().out
+    assert not verdict and f"[{name}] not implemented yet: your function returns None. Replace `return None`" in out
+    assert "✗" not in out and "checks passed" not in out and "NoneType" not in out
+
+
+def test_a_function_that_returns_none_on_some_case_fails_that_case(capsys):
+    def sometimes(logits, mask):
+        return SOLUTIONS["entropy"](logits, mask) if logits.shape[0] == 1 else None
+
+    assert not exercises.check_impl("entropy", sometimes)
+    out = capsys.readouterr().out
+    assert "checks passed;" in out and "your function returned None here: is a `return` missing" in out
 
 
 def test_a_failure_shows_the_case_expected_got_and_a_hint_but_not_the_solution(capsys):
@@ -94,3 +114,22 @@ def test_training_with_a_learners_solutions_gives_the_reference_run(models):
     for key in want:
         assert np.allclose(got[key], want[key], rtol=1e-5, atol=1e-8, equal_nan=True), (key, got[key], want[key])
     assert [s["completion"] for s in mine.samples] == [s["completion"] for s in reference.samples]
+
+
+class _Run:
+    def __init__(self, reward):
+        self.history, self.samples = [{"env/reward_mean": reward, "time/iteration": reward}], []
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatch, capsys):
+    from ppo_lab import plots
+
+    runs = iter([_Run(1.0), _Run(1.0 if same else 2.0)])
+    monkeypatch.setattr(trainer, "train", lambda config, overrides=None, progress=True: next(runs))
+    monkeypatch.setattr(plots, "curves", lambda *args, **kwargs: None)
+    config = PPOConfig.preset("ci")
+    exercises.train_yours(config, {"gae": trainer.ENGINE_FUNCTIONS["gae"]})
+    out = capsys.readouterr().out
+    assert ("identical to the reference run" in out) is same and ("differs" in out) is not same
+    assert ("padding" in out and f"response_length={config.response_length}" in out and "check_impl" in out) is same

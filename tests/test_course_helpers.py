@@ -61,3 +61,56 @@ def test_temperature_explorer_renders(bundled):
     slider = box.children[0].children[0]
     assert slider.min > 0 and slider.max >= 2
     slider.value = 1.5   # redraws without error
+
+
+def fake_run(values, seed=0):
+    """A Run whose history gives every plotted metric `values` in turn (no training)."""
+    metrics = list(plots.METRICS)
+    return trainer.Run(PPOConfig.preset("ci", seed=seed), None, [{**{m: float(v) for m in metrics}, "iteration": i}
+                                                                  for i, v in enumerate(values)])
+
+
+def test_curves_name_each_metric_in_words_and_keep_the_legend_off_the_data():
+    groups = {"vf_coef=0.1": [fake_run([0, 1, 2]), fake_run([1, 2, 3], seed=1)], "vf_coef=1.0": [fake_run([2, 1, 0])]}
+    fig = plots.curves(groups, ["val/explained_variance", "loss/value_avg", "env/reward_mean"], "c1")
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes]
+    assert titles[1] == "value loss ½(V − R)²" and "reward units²" in fig.axes[1].get_ylabel()
+    assert fig.get_figwidth() <= 10 and all(ax.get_legend() is None for ax in fig.axes)
+    fig.canvas.draw()
+    legend = fig.legends[0]
+    assert not any(ax.get_tightbbox().overlaps(legend.get_window_extent()) for ax in fig.axes)
+    assert [t.get_text() for t in legend.get_texts()] == ["vf_coef=0.1 (mean of 2 seeds)", "vf_coef=1.0 (1 seed)",
+                                                          plots.BAND]
+    assert plots.seeds_note(1) == "1 seed" and plots.seeds_note(3) == "mean of 3 seeds"
+
+
+def test_the_temperature_chart_autoscales_so_flat_distributions_stay_visible():
+    probs = torch.full((20,), 0.002)                               # T = 3: every bar tiny
+    fig = plots.next_token_figure([f"w{i}" for i in range(20)], probs.numpy(), 3.0, 7.9, "this movie was")
+    low, high = fig.axes[0].get_ylim()
+    assert low == 0 and 0.002 < high < 0.01
+    assert "4% of the probability" in fig.legends[0].get_texts()[0].get_text().replace("\n", " ")
+
+
+def test_the_cycle_diagram_arrows_cross_no_label():
+    from matplotlib.path import Path
+
+    fig = plots.ppo_cycle_diagram()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    arrows = [t.arrow_patch for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
+    labels = [(t.get_bbox_patch() or t).get_window_extent() for t in ax.texts
+              if getattr(t, "arrow_patch", None) is None]
+    assert len(arrows) == 5 and len(labels) == 7
+    for arrow in arrows:
+        path = arrow.get_path()
+        points = path.vertices if path.codes is None else path.vertices[path.codes != Path.CLOSEPOLY]
+        assert not any(box.shrunk(0.96, 0.9).count_contains(points) for box in labels)
+
+
+def test_a_line_added_after_curves_joins_the_one_legend_below():
+    fig = plots.curves({"adaptive": [fake_run([1, 5, 9])]}, ["objective/kl", "objective/kl_coef"], "adaptive")
+    fig.axes[0].axhline(8, color="red", ls="--", label="KL target")
+    plots.legend_below(fig, fig.axes)
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "adaptive (1 seed)", "KL target"]

@@ -29,9 +29,10 @@ def test_every_metric_is_recorded_by_the_trainer(runs):
 def test_one_run_gives_eight_titled_labelled_panels_with_healthy_bands(runs):
     fig = lab.dashboard(runs[0], title="one run")
     axes = fig.axes
-    assert len(axes) == 8 and fig._suptitle.get_text() == "one run"
+    assert len(axes) == 9 and not axes[8].axison and fig._suptitle.get_text() == "one run"   # 9th: the legend's
     for ax, (metric, (title, ylabel, healthy)) in zip(axes, HEALTHY.items()):
-        assert ax.get_title().startswith(title) and ax.get_ylabel() == ylabel and ax.get_xlabel() == "PPO iteration"
+        assert ax.get_title().startswith(title) and ax.get_xlabel() == "PPO iteration"
+        assert ax.get_ylabel().replace("\n", " ") == ylabel
         line, = ax.get_lines()
         assert np.allclose(line.get_ydata(), runs[0].metric(metric), equal_nan=True)
         if healthy is None:
@@ -53,7 +54,8 @@ def test_groups_over_seeds_are_mean_lines_with_a_band(runs):
     assert np.allclose(mean_line.get_ydata(), expected)
     assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == 1     # one seed: no band
     legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend_texts == ["clip_eps=0.2 (mean of 2 seeds)", "first seed (1 seed)", "healthy range"]
+    assert legend_texts == ["clip_eps=0.2 (mean of 2 seeds)", "first seed (1 seed)", "band: min–max over seeds",
+                            "healthy range"]
     assert "2 iterations" in fig._suptitle.get_text()
     plt.close(fig)
 
@@ -80,11 +82,35 @@ def test_dashboard_of_runs_of_unequal_length_and_an_empty_one_is_ragged():
     line_a, line_b = ax.get_lines()
     assert np.allclose(line_a.get_ydata(), [5, 6, 2, 3]) and len(line_b.get_ydata()) == 0
     band, = [c for c in ax.collections if isinstance(c, PolyCollection)]
-    legend_texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    legend_texts = [t.get_text().replace("\n", " ") for t in fig.legends[0].get_texts()]
     assert legend_texts == ["a (mean of 2 seeds; 1 stopped at iteration 2; 1 skipped, no iterations: interrupted)",
-                            "b (1 skipped, no iterations: interrupted)", "healthy range"]
+                            "b (1 skipped, no iterations: interrupted)", "band: min–max over seeds", "healthy range"]
     plt.close(fig)
     fig = lab.dashboard(fake_run([], "interrupted: the run keeps its 0 completed iterations"))
     assert "over 0 iterations" in fig._suptitle.get_text()
-    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "run (1 skipped, no iterations: interrupted)"
+    assert fig.legends[0].get_texts()[0].get_text().replace("\n", " ") == "run (1 skipped, no iterations: interrupted)"
+    plt.close(fig)
+
+
+def test_labels_are_readable_at_notebook_width_and_names_have_one_home():
+    """Shown ~900 px wide (the figure's own size at 100 dpi), no text is under 9 pt; titles come from plots.METRICS."""
+    from ppo_lab.plots import METRICS
+
+    fig = lab.dashboard({"a": [fake_run([0, 1, 2]), fake_run([1, 2, 3], seed=1)]})
+    assert fig.get_figwidth() * 100 <= 900
+    texts = [t for ax in fig.axes[:8] for t in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels())]
+    texts += list(fig.legends[0].get_texts())
+    assert min(t.get_fontsize() for t in texts) >= 9
+    for ax, metric in zip(fig.axes, HEALTHY):
+        assert ax.get_title().startswith(METRICS[metric][0])
+    assert fig.axes[7].get_title().startswith("value loss")          # not "loss/value_avg"
+    plt.close(fig)
+
+
+def test_the_legend_sits_in_the_empty_ninth_cell_not_on_a_panel():
+    fig = lab.dashboard({"a": [fake_run([0, 1, 2])], "b": [fake_run([2, 1, 0], seed=1)]})
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert fig.axes[8].get_window_extent().contains(*box.p0) and fig.axes[8].get_window_extent().contains(*box.p1)
+    assert not any(ax.get_window_extent().overlaps(box) for ax in fig.axes[:8])
     plt.close(fig)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ppo_lab as lab
-from ppo_lab import failures, tokens
+from ppo_lab import failures, plots, tokens
 
 CONFIG = lab.PPOConfig.preset("ci", response_length=8, learning_rate=1e-3)
 PROMPTS = ["This film was", "I rented this movie", "The acting"]
@@ -48,7 +48,8 @@ def test_every_quantity_colours_each_token(models, by):
     ax = fig.axes[0]
     boxes = [t for t in ax.texts if t.get_bbox_patch() is not None]
     assert len(boxes) == 3 * 8 and ax.get_title()
-    assert fig.axes[1].get_ylabel() == tokens.BY[by][1]          # the colour bar names the quantity
+    label = fig.axes[1].get_xlabel().replace("\n", " ")
+    assert label.startswith(tokens.BY[by][1])                    # the colour bar names the quantity
     colours = {tuple(np.round(b.get_bbox_patch().get_facecolor(), 3)) for b in boxes}
     assert len(colours) > 1
     plt.close(fig)
@@ -65,3 +66,35 @@ def test_a_run_is_inspected_with_its_own_models_and_bad_input_is_named(models):
         lab.show_tokens([1, 2, 3])
     with pytest.raises(ValueError, match="updates"):
         tokens.token_stats(models, CONFIG, PROMPTS, updates=-1)
+
+
+def test_one_extreme_token_does_not_grey_out_the_rest_and_the_clip_is_said():
+    values = np.full((2, 8), 0.01)
+    values[0, ::2] = -0.02
+    values[1, 3] = 55.0                                           # one dropout-sized outlier
+    toks = [[f" t{i}" for i in range(8)], [" a", "∎", " b", " c", " d", " e", " f", " g"]]
+    fig = plots.token_heatmap(toks, values, "ratio", "ratio − 1", ["this film", "the acting"])
+    label = fig.axes[1].get_xlabel().replace("\n", " ")
+    assert "colour clipped at ±0.02 (95th percentile of |value|)" in label
+    boxes = {t.get_text(): t.get_bbox_patch() for t in fig.axes[0].texts if t.get_bbox_patch() is not None}
+    assert tuple(boxes[" c"].get_edgecolor())[:3] == (0, 0, 0)   # the outlier: outlined, beyond the scale
+    assert boxes[" t0"].get_facecolor() != boxes[" t1"].get_facecolor()   # the others still differ
+    assert "∎" in boxes
+    plt.close(fig)
+
+
+def test_long_completions_wrap_inside_the_figure():
+    toks = [[" word"] * 60]
+    fig = plots.token_heatmap(toks, np.linspace(-1, 1, 60)[None], "t", "v", ["a prompt"])
+    fig.canvas.draw()
+    right = max(t.get_window_extent().x1 for t in fig.axes[0].texts)
+    assert right <= fig.bbox.x1 and len({round(t.get_position()[1], 3) for t in fig.axes[0].texts}) > 1
+    plt.close(fig)
+
+
+def test_the_title_counts_updates_in_words(models):
+    stats = tokens.token_stats(models, CONFIG, PROMPTS[:1], updates=1)
+    fig = lab.show_tokens(stats, by="ratio")
+    assert fig.axes[0].get_title().endswith("after 1 update")
+    assert all("<|endoftext|>" not in t for row in stats["tokens"] for t in row)
+    plt.close(fig)

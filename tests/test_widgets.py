@@ -36,3 +36,11 @@ def test_labeller_uses_clicks_then_the_default_and_says_so(capsys):
         Labeller(pairs).preferences()
     with pytest.raises(ValueError, match="default="):
         Labeller(pairs, default=["up", "left", "left"])
+
+
+def test_labeller_shows_a_review_as_text_not_html():
+    from ppo_lab.widgets import Labeller
+
+    box = Labeller([("a <b>bold</b> claim", "x & y")], scripted=["left"]).widget()
+    shown = box.children[0].children[1].value
+    assert "&lt;b&gt;bold&lt;/b&gt;" in shown and "text-align:left" in shown
