@@ -45,7 +45,7 @@ def clip_explorer():
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .plots import CLIP_CASES, clip_explorer_figure
+    from .mechanics_figures import CLIP_CASES, clip_explorer_figure
 
     eps = config_slider("clip_eps", value=0.2, description="ε (clip_eps)")
     sign = widgets.ToggleButtons(options=[("A > 0", 1), ("A < 0", -1)], value=1, description="advantage")
@@ -75,7 +75,7 @@ def gae_explorer(rewards, values):
     """γ and λ sliders redraw the advantages of a fixed reward sequence (notebook 02)."""
     import matplotlib.pyplot as plt
 
-    from .plots import gae_figure
+    from .mechanics_figures import gae_figure
 
     def draw(gamma, lam):
         gae_figure(rewards, values, gamma, lam)
@@ -90,7 +90,7 @@ def value_loss_explorer():
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .plots import value_loss_figure
+    from .mechanics_figures import value_loss_figure
 
     def draw(old_value, ret, clip_eps_value):
         value_loss_figure(old_value, ret, clip_eps_value)
@@ -109,8 +109,8 @@ def temperature_explorer(models, prompt: str = "this movie was", k: int = 20):
     import torch
 
     from .losses import entropy
-    from .plots import next_token_figure
     from .rollout import encode_prompts, token_texts
+    from .token_figures import next_token_figure
 
     ids, mask = encode_prompts(models.tokenizer, [prompt], models.policy.lm.device)
     with torch.inference_mode():

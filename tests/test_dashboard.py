@@ -114,3 +114,18 @@ def test_the_legend_sits_in_the_empty_ninth_cell_not_on_a_panel():
     assert fig.axes[8].get_window_extent().contains(*box.p0) and fig.axes[8].get_window_extent().contains(*box.p1)
     assert not any(ax.get_window_extent().overlaps(box) for ax in fig.axes[:8])
     plt.close(fig)
+
+
+def test_outside_bands_names_each_metric_iteration_and_seed_mean():
+    from ppo_lab.dashboard import BANDS, outside_bands
+
+    inside = {m: (band[0] + band[1]) / 2 for m, band in BANDS.items() if band}
+    healthy = [lab.Run(TINY.replace(seed=s), None, [dict(inside) for _ in range(3)]) for s in (0, 1)]
+    assert outside_bands(healthy) == {}
+    # seed 0 leaves the clip-fraction band at iteration 2, seed 1 stays inside: the mean decides
+    high, low = BANDS["policy/clipfrac_avg"][1] + 0.2, BANDS["policy/clipfrac_avg"][1] - 0.05
+    healthy[0].history[2]["policy/clipfrac_avg"] = high
+    healthy[1].history[2]["policy/clipfrac_avg"] = low
+    assert outside_bands(healthy) == {"policy/clipfrac_avg": [(2, round((high + low) / 2, 4))]}
+    healthy[1].history[2]["policy/clipfrac_avg"] = -0.5                 # now the mean is back inside
+    assert outside_bands(healthy) == {}

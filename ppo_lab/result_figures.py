@@ -1,0 +1,129 @@
+"""Figures and tables of what training produced: the reward model's accuracy and score histogram (notebook 01),
+a sweep's grid of final values, each setting's path through (KL, reward), proxy reward against the gold judge,
+the k1/k3 KL estimates (06), and a table of completions to read (00).
+
+Built on the shared figure machinery in `plots`, which re-exports them as `lab.plots.<name>`.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+
+from .plots import (
+    draw_band,
+    legend_below,
+    metric_label,
+    metric_title,
+    ragged,
+    runs_label,
+    seed_band,
+    seed_label,
+    style_axes,
+    wrapped,
+)
+
+
+def accuracy_curves(groups: dict, title: str):
+    """Held-out pairwise accuracy during reward-model training; each group's seeds as a band."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    for label, models in groups.items():
+        histories = [m.history for m in models]
+        steps = [s for s, _ in max(histories, key=len, default=[])]
+        series = [[a for _, a in h] for h in histories if h]
+        lengths = [len(s) for s in series]
+        short, empty = [n for n in lengths if n < max(lengths, default=0)], [""] * (len(histories) - len(series))
+        text = seed_label(label, lengths, short, empty, unit="evaluation")
+        draw_band(ax, steps, series, text, marker="o")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
+    style_axes(ax, title, "training step (batches of preference pairs)", "held-out pairwise accuracy")
+    return fig
+
+
+def score_histogram(pos, neg, threshold: float, title: str):
+    """The reward model's scores of human-labelled positive and negative texts."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    bins = np.linspace(min(np.min(pos), np.min(neg)), max(np.max(pos), np.max(neg)), 40)
+    ax.hist(neg, bins=bins, alpha=0.6, label="negative reviews (human label)", color="C0")
+    ax.hist(pos, bins=bins, alpha=0.6, label="positive reviews (human label)", color="C3")
+    ax.axvline(threshold, color="black", ls="--", lw=1, label=f"positive threshold {threshold:+.2f}")
+    style_axes(ax, title, "reward-model score (std units)", "number of texts", grid=False)
+    return fig
+
+
+def heatmap(grid, xs, ys, title: str, xlabel: str, ylabel: str, value_label: str):
+    """A value per (y, x) setting as coloured cells, each cell annotated with its number."""
+    grid = np.asarray(grid, dtype=float)                               # (len(ys), len(xs))
+    fig, ax = plt.subplots(figsize=(min(10.0, 1.6 * len(xs) + 3), 1.0 * len(ys) + 2), layout="constrained")
+    image = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", color="white" if v < grid.mean() else "black")
+    style_axes(ax, title, xlabel, ylabel, legend=False, grid=False)
+    fig.colorbar(image, ax=ax, label=value_label)
+    return fig
+
+
+def reward_vs_kl(groups: dict, title: str):
+    """Each setting's path through (KL to the reference, reward): mean over seeds, one dot per iteration."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    for label, runs in groups.items():
+        kept = [r for r in runs if r.history]
+        kl = ragged([r.metric("objective/kl") for r in kept])[0]
+        reward = ragged([r.metric("env/reward_mean") for r in kept])[0]
+        line, = ax.plot(kl, reward, marker="o", ms=3, label=runs_label(label, runs))
+        if len(kl):
+            ax.plot(kl[-1], reward[-1], marker="*", ms=14, color=line.get_color())
+    style_axes(ax, title, metric_label("objective/kl"), metric_label("env/reward_mean"), legend=False)
+    legend_below(fig, ax, extra=[(Line2D([], [], ls="", marker="*", ms=12, color="grey"), "last iteration")])
+    return fig
+
+
+def proxy_vs_gold(groups: dict, title: str, gold: str = "gold/vader_mean"):
+    """Proxy reward (left axis, solid) and the gold oracle's score (right axis, dashed) on one plot."""
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    right = ax.twinx()
+    for label, runs in groups.items():
+        line = seed_band(ax, runs, "env/reward_mean", f"{label}: proxy reward")
+        seed_band(right, runs, gold, f"{label}: {metric_title(gold)}", color=line.get_color(), alpha=0.12, ls="--")
+    ax.set_xlabel("PPO iteration")
+    ax.set_ylabel(wrapped(metric_label("env/reward_mean") + " — solid", 40))
+    right.set_ylabel(wrapped(metric_label(gold) + " — dashed", 40))
+    legend_below(fig, [ax, right], ncol=2)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def kl_estimators(k1, k3, title: str):
+    """Histograms of the per-token KL estimates k1 and k3 on the same tokens, with their means."""
+    k1, k3 = np.asarray(k1).ravel(), np.asarray(k3).ravel()
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    bins = np.linspace(min(k1.min(), k3.min()), max(k1.max(), k3.max()), 60)
+    for values, name, color in ((k1, "k1 = log π − log π_ref", "#3367d6"), (k3, "k3 = (r − 1) − log r", "#e8710a")):
+        ax.hist(values, bins=bins, alpha=0.55, color=color, label=f"{name}  (mean {values.mean():.3f})")
+        ax.axvline(values.mean(), color=color, ls="--")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("per-token KL estimate (nats)")
+    ax.set_ylabel("number of tokens")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    legend_below(fig, ax)
+    return fig
+
+
+def text_table(rows, columns: list[str] | None = None):
+    """A table of completions to read in a notebook: text left-aligned and never cut short (a plain
+    DataFrame cuts a cell at 50 characters and right-aligns it), numbers right-aligned to 2 decimals.
+
+    `rows`: a DataFrame, a list of dicts or a dict of columns; returns a pandas `Styler` (it displays itself).
+    """
+    import pandas as pd  # here, not at the top: pandas is not a dependency of `import ppo_lab`
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    frame = frame if columns is None else frame[list(columns)]
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    return (frame.style.hide(axis="index").format(precision=2)
+            .set_properties(subset=text, **{"text-align": "left", "white-space": "normal"})
+            .set_table_styles([{"selector": "th", "props": "text-align: left"}]))
