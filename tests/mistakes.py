@@ -193,17 +193,10 @@ def _iteration(models, optimizer, prompts, config, kl_coef, generator, *, kl_sig
 
 
 def _minibatch(models, optimizer, batch, idx, adv, returns, config, loss_sign, clip_grad):
-    from ppo_lab import losses
-    from ppo_lab.rollout import response_logits
+    """The reference minibatch step (solutions.capstone_loss), with the loss's sign and the clip as the slip has them."""
+    from solutions import capstone_loss
 
-    logits, values = response_logits(models.policy, batch.ids[idx], batch.attention_mask[idx],
-                                     config.response_length, config.temperature)
-    mask = batch.mask[idx]
-    logprobs = losses.logprobs_from_logits(logits, batch.response[idx])
-    pg_loss, _ = losses.policy_loss(logprobs, batch.logprobs[idx], adv[idx], mask, config.clip_eps)
-    vf_loss, _ = losses.value_loss(values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
-    loss = losses.ppo_loss(pg_loss, vf_loss, torch.zeros(()), config.vf_coef, config.ent_coef)
-    loss = loss if loss_sign == 1.0 else loss_sign * loss
+    loss = loss_sign * capstone_loss(models, batch, idx, adv, returns, config)
     optimizer.zero_grad()
     loss.backward()
     if clip_grad:

@@ -103,8 +103,8 @@ def capstone_iteration(models, optimizer, prompts, config, kl_coef, generator):
     return batch, r, adv, returns, step_losses
 
 
-def capstone_minibatch(models, optimizer, batch, idx, adv, returns, config):
-    """One minibatch of Phase II: forward, the three terms, the weighted loss, backprop, clip, Adam."""
+def capstone_loss(models, batch, idx, adv, returns, config):
+    """One minibatch's PPO loss: forward, the three terms, the weighted sum (no step)."""
     from ppo_lab import losses
     from ppo_lab.rollout import response_logits
 
@@ -115,7 +115,12 @@ def capstone_minibatch(models, optimizer, batch, idx, adv, returns, config):
     pg_loss, _ = losses.policy_loss(logprobs, batch.logprobs[idx], adv[idx], mask, config.clip_eps)
     vf_loss, _ = losses.value_loss(values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
     entropy = losses.entropy(logits, mask) if config.ent_coef > 0 else torch.zeros(())
-    loss = losses.ppo_loss(pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
+    return losses.ppo_loss(pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
+
+
+def capstone_minibatch(models, optimizer, batch, idx, adv, returns, config):
+    """One minibatch of Phase II: the loss, backprop, clip, Adam."""
+    loss = capstone_loss(models, batch, idx, adv, returns, config)
     optimizer.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(models.policy.parameters(), config.max_grad_norm)
