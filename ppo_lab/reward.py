@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .optim import lr_at, optimiser_step
+from .rollout import sample
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -138,8 +139,6 @@ def standardise(model, lm, tokenizer, prompts: list[str], response_length: int, 
 
     The same calibration as the bundled reward model's; returns the raw (mean, std) it removed.
     """
-    from .rollout import sample
-
     torch.manual_seed(seed)
     _, ids = sample(lm, tokenizer, prompts, response_length, temperature)
     raw = raw_scores(model, tokenizer, ids)
