@@ -26,14 +26,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
+import torch
 
-from ppo_lab import data  # noqa: E402
-from ppo_lab.build_assets import train_tokenizer  # noqa: E402
-from ppo_lab.config import PPOConfig  # noqa: E402
-from ppo_lab.models import Models, PolicyWithValueHead, fuse_gelu  # noqa: E402
-from ppo_lab.rollout import encode_prompts, generate, position_ids, response_logits  # noqa: E402
-from ppo_lab.trainer import ENGINE_FUNCTIONS, iteration, seed_everything  # noqa: E402
+from ppo_lab import data
+from ppo_lab.build.assets import train_tokenizer
+from ppo_lab.config import PPOConfig
+from ppo_lab.models import Models, PolicyWithValueHead, fuse_gelu
+from ppo_lab.rollout import encode_prompts, generate, position_ids, response_logits
+from ppo_lab.trainer import ENGINE_FUNCTIONS, iteration, seed_everything
 
 
 def parse(argv=None):
@@ -121,8 +121,7 @@ def trl_iteration_times(args, tokenizer, prompts, lm, reward, device) -> list[fl
     """Run TRL's PPOTrainer for warmup + iters updates and read each update's wall time."""
     from datasets import Dataset
     from transformers import GPT2ForSequenceClassification, TrainerCallback
-    from trl.experimental.ppo import PPOConfig as TRLConfig
-    from trl.experimental.ppo import PPOTrainer
+    from trl.experimental.ppo import PPOConfig as TRLConfig, PPOTrainer
 
     stamps = []
 

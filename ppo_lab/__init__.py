@@ -15,21 +15,22 @@ from . import (
     exercises,
     experiments,
     failures,
+    gold,
+    kl_penalty,
     losses,
     models,
     objective,
     plots,
-    reward,
-    rewards,
+    reward_model,
     rollout,
-    tokens,
+    token_view,
     trainer,
     widgets,
 )
 from .config import ConfigError, PPOConfig
 from .dashboard import dashboard  # the function (the module stays ppo_lab.dashboard)
 from .models import load_models
-from .tokens import show_tokens
+from .token_view import show_tokens
 from .trainer import Run, train
 
 
@@ -39,5 +40,5 @@ def show_source(obj) -> None:
 
 
 __all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity",
-           "exercises", "experiments", "failures", "load_models", "losses", "models", "objective", "plots", "reward",
-           "rewards", "rollout", "show_source", "show_tokens", "tokens", "train", "trainer", "widgets"]
+           "exercises", "experiments", "failures", "load_models", "losses", "models", "objective", "plots", "gold",
+           "kl_penalty", "reward_model", "rollout", "show_source", "show_tokens", "token_view", "train", "trainer", "widgets"]

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import advantages as adv_lib
-from . import losses, rewards, trainer
+from . import advantages as adv_lib, kl_penalty, losses, trainer
 from .config import PPOConfig
 from .exercises import not_answered, verdict
 from .impl_checks import TimeUp, Verdict, call_with_limit
@@ -128,7 +127,7 @@ def _train(iteration, config, models, time_limit=None) -> tuple[list[Record], st
             return records, record
         records.append(record)
         if config.kl_target is not None:
-            kl_coef = rewards.adaptive_kl_coef(kl_coef, _kl(record, config), config.kl_target, config.kl_horizon,
+            kl_coef = kl_penalty.adaptive_kl_coef(kl_coef, _kl(record, config), config.kl_target, config.kl_horizon,
                                                config.batch_size)
     return records, None
 
@@ -163,13 +162,13 @@ def _close(x, y) -> bool:
 def _reward_slip(got, batch, kl, beta: float, config) -> str:
     """The targeted hint for rewards that differ from r_t = −β·KL_t (+ score at the last token)."""
     slips = [(torch.zeros_like(kl), beta, ("You forgot the KL penalty: every token's reward is r_t = −β·KL_t, plus "
-              "the score at the last token — lab.rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef).")),
+              "the score at the last token — lab.kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef).")),
              (-kl, beta, ("The KL penalty has the wrong sign: it is SUBTRACTED, r_t = −β·KL_t, so drifting away from "
               "the reference costs reward (per_token_rewards already puts the minus sign in).")),
              (kl, config.kl_coef, ("Use the `kl_coef` argument, the adaptive β the trainer hands each iteration, "
               "not config.kl_coef (only its start value)."))]
     for k, b, text in slips:
-        if _close(got, rewards.per_token_rewards(batch.scores, k, batch.mask, b)):
+        if _close(got, kl_penalty.per_token_rewards(batch.scores, k, batch.mask, b)):
             return text
     return ("r_t = −β·KL_t on every valid token plus the score at the last one, with kl = lab.losses.kl_per_token("
             "batch.logprobs, batch.ref_logprobs, config.kl_estimator) and β = kl_coef.")

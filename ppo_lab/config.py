@@ -49,13 +49,13 @@ class PPOConfig:
 
     # ------------------------------------------------------------------ presets
     @classmethod
-    def preset(cls, name: str, **overrides) -> "PPOConfig":
+    def preset(cls, name: str, **overrides) -> PPOConfig:
         """`"tiny"` (the course default), `"ci"` (seconds, for tests), `"gpt2"` (the real gpt2 on a GPU)."""
         if name not in PRESETS:
             raise ConfigError(f"preset={name!r} is not a preset; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
-    def replace(self, **changes) -> "PPOConfig":
+    def replace(self, **changes) -> PPOConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 

@@ -138,7 +138,7 @@ import ppo_lab as lab
 def my_iteration(models, optimizer, prompts, config, kl_coef, generator):
     batch = lab.rollout.rollout(models, prompts, config)                                    # 1. Phase I
     kl = lab.losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)   # 2. r_t = −β·KL_t
-    rewards = lab.rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)          #    (+ score at the end)
+    rewards = lab.kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)          #    (+ score at the end)
     advantages, returns = lab.advantages.gae(rewards, batch.values, batch.mask, config.gamma, config.lam)  # 3. GAE
     if config.whiten_advantages:
         advantages = lab.advantages.whiten(advantages, batch.mask)                          #    whiten A, not R
@@ -172,7 +172,7 @@ EXERCISES["07.capstone"] = Exercise(
     (("Follow the lecture's order: rollout → rewards (score + KL penalty) → advantages (GAE, then whitened) → "
       "config.ppo_epochs passes over shuffled minibatches, one optimiser step each. The table shows the first "
       "iteration that differs, and the message names the step."),
-     ("kl = lab.losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator); rewards = lab.rewards."
+     ("kl = lab.losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator); rewards = lab.kl_penalty."
       "per_token_rewards(batch.scores, kl, batch.mask, kl_coef); advantages, returns = lab.advantages.gae(rewards, "
       "batch.values, batch.mask, config.gamma, config.lam), then whiten the advantages. Each epoch draws order = "
       "torch.randperm(config.batch_size, generator=generator); each minibatch does what lab.trainer.ppo_step does.")),

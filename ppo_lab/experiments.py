@@ -6,10 +6,16 @@ import torch
 from . import cache, trainer
 from .config import ConfigError, PPOConfig
 from .models import Models, load_models
-from .rollout import encode_prompts, positive_threshold, readable, reward_scores, sample, token_texts
-from .rollout import rollout as rollout_batch
+from .rollout import (
+    encode_prompts,
+    positive_threshold,
+    readable,
+    reward_scores,
+    rollout as rollout_batch,
+    sample,
+    token_texts,
+)
 from .trainer import Run
-
 
 MODEL_FIELDS = ("policy", "reward_model", "device")   # fields that change which models a run starts from
 OUTSIDE_TRAINING = "interrupted: before its first iteration (Ctrl-C outside training)"

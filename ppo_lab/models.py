@@ -28,7 +28,7 @@ ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 BUNDLED = ("tiny-gpt2", "tiny-reward")
 VALUE_HEAD_FILE = "value_head.safetensors"
 MANIFEST_FILE = "MANIFEST.json"
-RESTORE = "Restore it from a clean clone, or rebuild: python -m ppo_lab.build_assets"
+RESTORE = "Restore it from a clean clone, or rebuild: python -m ppo_lab.build.assets"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "vocab.txt", "spiece.model",
                    "sentencepiece.bpe.model")
 JSON_FILES = {"model": ("config.json", "generation_config.json", "model.safetensors.index.json"),
@@ -51,7 +51,7 @@ def bundled_alternative(field: str) -> str:
 def _or_bundled(name: str, field: str) -> str:
     """The way out that ends a loading error: the bundled model, or restoring it when it is the broken one."""
     if name in BUNDLED:
-        return "; restore the folder from a clean clone, or rebuild: python -m ppo_lab.build_assets"
+        return "; restore the folder from a clean clone, or rebuild: python -m ppo_lab.build.assets"
     return f", or use the bundled {field}='{bundled_alternative(field)}'"
 
 
@@ -69,7 +69,7 @@ def read_manifest(assets_dir: str | None = None) -> dict:
     path = os.path.join(assets_dir or ASSETS_DIR, MANIFEST_FILE)
     if not os.path.isfile(path):
         raise AssetError(f"assets: no {MANIFEST_FILE} in {os.path.dirname(path)!r}; the bundled models are "
-                         "missing. Reinstall from a clean clone, or rebuild them: python -m ppo_lab.build_assets")
+                         "missing. Reinstall from a clean clone, or rebuild them: python -m ppo_lab.build.assets")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -108,7 +108,7 @@ def verify_bundled(name: str, assets_dir: str | None = None, field: str | None =
         if rel not in listed:
             raise AssetError(f"{who}: {rel!r} is not in {MANIFEST_FILE}, so it cannot be verified and is refused. "
                              "Delete it if you added it; else restore assets/ from a clean clone, or rebuild: "
-                             "python -m ppo_lab.build_assets")
+                             "python -m ppo_lab.build.assets")
     for rel, digest in listed.items():
         path = os.path.join(assets_dir, rel)
         if not os.path.isfile(path):
@@ -141,7 +141,7 @@ def resolve(name: str, field: str = "policy", assets_dir: str | None = None) -> 
         folder = os.path.join(assets_dir, name)
         if not os.path.isdir(folder):
             raise AssetError(f"{field}={name!r}: the bundled folder {folder!r} is missing. Reinstall from a clean "
-                             "clone, or rebuild it: python -m ppo_lab.build_assets")
+                             "clone, or rebuild it: python -m ppo_lab.build.assets")
         verify_bundled(name, assets_dir, field)
         return folder
     if os.path.isdir(name):
@@ -274,7 +274,7 @@ def _load_local(cls, folder: str, name: str, field: str, kind: str, **kwargs):
         raise AssetError(f"{field}={name!r} could not be loaded: {problem}{_or_bundled(name, field)}")
     try:
         return cls.from_pretrained(folder, **LOAD_KWARGS[kind], **kwargs)
-    except Exception as e:  # noqa: BLE001 — OSError, ValueError, a SafetensorError…
+    except Exception as e:
         raise AssetError(f"{field}={name!r} could not be loaded from the folder {folder!r}: {type(e).__name__}: "
                          f"{str(e)[:300]}; check that it holds what save_pretrained writes"
                          f"{_or_bundled(name, field)}") from e
@@ -304,7 +304,7 @@ def _load_hub(cls, name: str, field: str, kind: str, **kwargs):
     if why is None:
         try:
             return cls.from_pretrained(name, **kwargs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise AssetError(f"{field}={name!r} could not be loaded from the Hugging Face Hub: {type(e).__name__}: "
                              f"{str(e)[:300]}. Check the name (e.g. 'gpt2'), that it has safetensors weights, or "
                              f"use the bundled {field}='{bundled_alternative(field)}'") from e

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import advantages as adv_lib
-from . import checkpoint, losses, rewards
+from . import advantages as adv_lib, checkpoint, kl_penalty, losses
 from .config import PPOConfig
-from .models import Models, load_models
 from .diversity import distinct_n
-from .reward import gold_scores
+from .gold import gold_scores
+from .models import Models, load_models
 from .rollout import Rollout, positive_threshold, response_logits, reward_scores, rollout
 
 # the pure functions the engine calls; `train(..., overrides=...)` may swap any of them for a run
@@ -53,7 +52,7 @@ class Run:
 def rewards_and_advantages(batch: Rollout, config: PPOConfig, kl_coef: float, fns: dict):
     """r_t = −β·KL_t (+ score at the end), then GAE, then whitening. Returns rewards, A, R, KL."""
     kl = fns["kl_per_token"](batch.logprobs, batch.ref_logprobs, config.kl_estimator)      # (B, L)
-    r = rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                      # (B, L)
+    r = kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                      # (B, L)
     advantages, returns = fns["gae"](r, batch.values, batch.mask, config.gamma, config.lam)  # (B, L)
     if config.whiten_advantages:
         advantages = adv_lib.whiten(advantages, batch.mask)
@@ -125,7 +124,7 @@ def gold_model_stats(models: Models, batch: Rollout) -> dict:
 
 def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
     """Metrics of one iteration, named as TRL names them where TRL has the quantity."""
-    mean = lambda key: sum(s[key] for s in steps) / len(steps)  # noqa: E731
+    mean = lambda key: sum(s[key] for s in steps) / len(steps)
     gold = torch.tensor(gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)]))
     kl_sum = (kl * batch.mask).sum(1)                                                   # (B,) nats per completion
     non_score = (r.sum(1) - batch.scores)                                                # (B,)
@@ -310,7 +309,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
             run.history.append({**stats, "iteration": it})
             record_samples(run, batch, it, threshold)
             if config.kl_target is not None:
-                kl_coef = rewards.adaptive_kl_coef(kl_coef, stats["objective/kl"], config.kl_target,
+                kl_coef = kl_penalty.adaptive_kl_coef(kl_coef, stats["objective/kl"], config.kl_target,
                                                    config.kl_horizon, config.batch_size)
             if checkpoint_dir:
                 checkpoint.save(checkpoint_dir, models.policy, optimizer, generator,

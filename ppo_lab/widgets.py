@@ -28,6 +28,7 @@ def slider_range(field: str) -> tuple[float, float]:
 def config_slider(field: str, value=None, step=None, description: str | None = None):
     """A slider for one `PPOConfig` field; out-of-range values are clamped to its valid range."""
     import ipywidgets as widgets
+
     from .config import PPOConfig
 
     low, high = slider_range(field)

@@ -175,11 +175,11 @@ MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
 # ---------------------------------------------------------------- the capstone: one whole iteration, one slip each
 def _iteration(models, optimizer, prompts, config, kl_coef, generator, *, kl_sign=1.0, beta=None, whiten=True,
                adv_sign=1.0, epochs=None, loss_sign=1.0, clip_grad=True):
-    from ppo_lab import advantages, losses, rewards, rollout
+    from ppo_lab import advantages, kl_penalty, losses, rollout
 
     batch = rollout.rollout(models, prompts, config)
     kl = losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)
-    r = rewards.per_token_rewards(batch.scores, kl_sign * kl, batch.mask, kl_coef if beta is None else beta(config))
+    r = kl_penalty.per_token_rewards(batch.scores, kl_sign * kl, batch.mask, kl_coef if beta is None else beta(config))
     adv, returns = advantages.gae(r, batch.values, batch.mask, config.gamma, config.lam)
     adv = advantages.whiten(adv, batch.mask) if whiten else adv
     adv = adv if adv_sign == 1.0 else adv_sign * adv

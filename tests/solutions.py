@@ -86,11 +86,11 @@ SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": en
 # ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration
 def capstone_iteration(models, optimizer, prompts, config, kl_coef, generator):
     """One PPO iteration as a learner writes it from the lecture's steps and the package's pure functions."""
-    from ppo_lab import advantages, losses, rewards, rollout
+    from ppo_lab import advantages, kl_penalty, losses, rollout
 
     batch = rollout.rollout(models, prompts, config)                                       # Phase I
     kl = losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)
-    r = rewards.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                   # score + KL penalty
+    r = kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                   # score + KL penalty
     adv, returns = advantages.gae(r, batch.values, batch.mask, config.gamma, config.lam)
     if config.whiten_advantages:
         adv = advantages.whiten(adv, batch.mask)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ppo_lab import data, models
-from ppo_lab.build_eval import held_out_accuracy
+from ppo_lab.build.evaluate import held_out_accuracy
 from ppo_lab.rollout import positive_threshold, reward_scores, sample
 
 MANIFEST = json.load(open(os.path.join(models.ASSETS_DIR, "MANIFEST.json")))

@@ -45,7 +45,7 @@ def test_a_correct_iteration_is_identical_number_for_number(capsys):
 def test_the_package_reference_and_its_solution_text_pass(capsys):
     assert capstone.check_iteration(capstone.reference_iteration, TINY)
     namespace = {}
-    exec(exercises.EXERCISES[capstone.NAME].solution, namespace)  # noqa: S102 — the solution `solution()` shows
+    exec(exercises.EXERCISES[capstone.NAME].solution, namespace)
     assert capstone.check_iteration(namespace["my_iteration"], TINY)
     exercises.solution(capstone.NAME)
     assert "def my_iteration(models, optimizer, prompts, config, kl_coef, generator):" in capsys.readouterr().out
@@ -112,6 +112,6 @@ def test_the_notebook_capstone_cells_run_untouched(capsys):
     import ppo_lab as lab
 
     namespace = {"lab": lab, "torch": torch}
-    exec(stub[0], namespace)  # noqa: S102 — the notebook's own cell
+    exec(stub[0], namespace)
     assert not lab.capstone.check_iteration(namespace["my_iteration"], TINY)
     assert "not answered yet" in capsys.readouterr().out

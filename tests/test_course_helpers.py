@@ -5,9 +5,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from ppo_lab import diversity, objective, plots, trainer  # noqa: E402
-from ppo_lab.config import PPOConfig  # noqa: E402
-from ppo_lab.rollout import rollout  # noqa: E402
+from ppo_lab import diversity, objective, plots, trainer
+from ppo_lab.config import PPOConfig
+from ppo_lab.rollout import rollout
 
 
 def test_distinct_n_by_hand():

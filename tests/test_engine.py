@@ -6,8 +6,8 @@ import torch
 
 from ppo_lab import trainer
 from ppo_lab.config import PPOConfig
+from ppo_lab.kl_penalty import adaptive_kl_coef, per_token_rewards
 from ppo_lab.losses import logprobs_from_logits
-from ppo_lab.rewards import adaptive_kl_coef, per_token_rewards
 from ppo_lab.rollout import encode_prompts, response_logits, reward_scores, rollout
 
 CI = PPOConfig.preset("ci")
@@ -140,6 +140,7 @@ def test_ci_run_raises_the_reward(bundled, seed):
 @pytest.mark.slow
 def test_gpt2_shaped_policy_runs_one_iteration(bundled):
     from transformers import GPT2Config, GPT2LMHeadModel
+
     from ppo_lab.models import Models, PolicyWithValueHead
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(GPT2Config()).eval()  # 124 M parameters, random weights, no download

@@ -9,8 +9,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ppo_lab.losses import entropy, kl_per_token, masked_mean, policy_loss, ppo_loss, value_loss
 

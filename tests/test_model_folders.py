@@ -11,8 +11,7 @@ import huggingface_hub.constants
 import pytest
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from ppo_lab import cache
-from ppo_lab import models as models_lib
+from ppo_lab import cache, models as models_lib
 from ppo_lab.config import PPOConfig
 from ppo_lab.models import AssetError
 
@@ -139,7 +138,7 @@ def test_a_bundled_folder_problem_names_the_file_not_the_hub(assets_copy, no_net
     message = str(err.value)
     assert message.startswith("policy='tiny-gpt2' could not be loaded: tokenizer.json in ")
     assert "not valid JSON" in message
-    assert "hub" not in message.lower() and "build_assets" in message
+    assert "hub" not in message.lower() and "build.assets" in message
 
 
 # ------------------------------------------------------------------ 3. a misspelt bundled name

@@ -5,8 +5,7 @@ matplotlib.use("Agg")
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
 from ppo_lab import reports, rollout, trainer

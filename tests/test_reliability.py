@@ -7,8 +7,7 @@ import shutil
 import pytest
 import torch
 
-from ppo_lab import models as models_lib
-from ppo_lab import trainer
+from ppo_lab import models as models_lib, trainer
 from ppo_lab.config import ConfigError, PPOConfig
 from ppo_lab.models import AssetError
 
@@ -114,7 +113,7 @@ def test_no_remote_code_anywhere_in_the_package():
 
 def test_missing_asset_folder_is_named(assets_copy):
     shutil.rmtree(assets_copy / "tiny-gpt2")
-    with pytest.raises(AssetError, match=r"policy='tiny-gpt2'.*missing.*build_assets"):
+    with pytest.raises(AssetError, match=r"policy='tiny-gpt2'.*missing.*build\.assets"):
         models_lib.load_policy("tiny-gpt2")
 
 

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from ppo_lab import data, failures, reward
+from ppo_lab import data, failures, reward_model
 from ppo_lab.rollout import sample
 
 
 def _raw(model, tokenizer, seqs):
-    return reward.raw_scores(model, tokenizer, seqs)
+    return reward_model.raw_scores(model, tokenizer, seqs)
 
 
 def test_normalise_reward_folds_mean_and_std_into_the_weights(models):
@@ -16,7 +16,7 @@ def test_normalise_reward_folds_mean_and_std_into_the_weights(models):
             tok("the worst acting i have seen", add_special_tokens=False)["input_ids"],
             tok("it was ok", add_special_tokens=False)["input_ids"]]
     before = _raw(rm, tok, seqs)
-    reward.normalise_reward(rm, mean=0.7, std=2.5)
+    reward_model.normalise_reward(rm, mean=0.7, std=2.5)
     after = _raw(rm, tok, seqs)
     # worked by hand: score' = (score − 0.7) / 2.5, on every text
     torch.testing.assert_close(after, (before - 0.7) / 2.5, rtol=1e-4, atol=1e-5)
@@ -25,7 +25,7 @@ def test_normalise_reward_folds_mean_and_std_into_the_weights(models):
 def test_standardise_gives_the_policys_completions_mean_0_and_spread_1(models):
     rm, lm, tok = models.reward_model, models.policy.lm, models.tokenizer
     prompts = data.make_prompts(48)
-    mean, std = reward.standardise(rm, lm, tok, prompts, response_length=12, temperature=0.8, seed=3)
+    mean, std = reward_model.standardise(rm, lm, tok, prompts, response_length=12, temperature=0.8, seed=3)
     assert std > 0
     torch.manual_seed(3)                                   # the same completions standardise sampled
     _, ids = sample(lm, tok, prompts, 12, 0.8)
@@ -36,15 +36,15 @@ def test_standardise_gives_the_policys_completions_mean_0_and_spread_1(models):
 
 def test_fraction_chose_counts_the_chosen_texts_in_a_set():
     prefs = [("good", "bad"), ("bad", "good"), ("great", "awful"), ("awful", "great")]
-    assert reward.fraction_chose(prefs, {"good", "great"}) == 0.5
-    assert reward.fraction_chose(prefs[:1], ["good"]) == 1.0
-    assert reward.fraction_chose(prefs[1:2], ["good"]) == 0.0
+    assert reward_model.fraction_chose(prefs, {"good", "great"}) == 0.5
+    assert reward_model.fraction_chose(prefs[:1], ["good"]) == 1.0
+    assert reward_model.fraction_chose(prefs[1:2], ["good"]) == 0.0
 
 
 def test_pairs_by_taste_keeps_or_swaps_every_pair():
     pairs = [("pos 1", "neg 1"), ("pos 2", "neg 2")]
-    assert reward.pairs_by_taste(pairs, prefers_positive=True) == pairs
-    assert reward.pairs_by_taste(pairs, prefers_positive=False) == [("neg 1", "pos 1"), ("neg 2", "pos 2")]
+    assert reward_model.pairs_by_taste(pairs, prefers_positive=True) == pairs
+    assert reward_model.pairs_by_taste(pairs, prefers_positive=False) == [("neg 1", "pos 1"), ("neg 2", "pos 2")]
 
 
 def test_every_mystery_is_a_new_disguise_of_a_gallery_recipe():

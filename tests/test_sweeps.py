@@ -8,18 +8,20 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.collections import PolyCollection
 
-from ppo_lab import cache, cli, experiments, plots, reports  # noqa: E402
-from ppo_lab.config import ConfigError, PPOConfig  # noqa: E402
-from ppo_lab.dashboard import HEALTHY  # noqa: E402
-from ppo_lab.dashboard import dashboard as lab_dashboard  # noqa: E402
-from ppo_lab.models import AssetError  # noqa: E402
-from ppo_lab.trainer import Run  # noqa: E402
+from ppo_lab import cache, cli, experiments, plots, reports
+from ppo_lab.config import ConfigError, PPOConfig
+from ppo_lab.dashboard import (
+    HEALTHY,
+    dashboard as lab_dashboard,
+)
+from ppo_lab.models import AssetError
+from ppo_lab.trainer import Run
 
 SMALL = ["--preset", "ci", "--set", "iterations=2", "--set", "batch_size=4", "--set", "minibatch_size=2",
          "--set", "ppo_epochs=1", "--set", "response_length=8", "--set", "sample_every=1", "--set", "num_samples=2"]

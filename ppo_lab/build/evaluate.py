@@ -1,4 +1,4 @@
-"""The figures the asset build must reach, measured on held-out data (`build_assets` calls this).
+"""The figures the asset build must reach, measured on held-out data (`build.assets` calls this).
 
 Also calibrates the reward model: its scores are normalised so the starting policy's
 completions have mean 0 and std 1, and the score above which a text counts as *positive* is the
@@ -6,18 +6,50 @@ cut that best separates held-out positive from negative reviews.
 """
 from __future__ import annotations
 
+import math
 import random
 
 import torch
+import torch.nn.functional as F
 
-from . import data
-from .build_assets import best_threshold, pack, perplexity
-from .reward import crop, encode_pairs, gold_scores, normalise_reward, pairwise_accuracy, raw_scores
-from .rollout import sample
+from .. import data
+from ..gold import gold_scores
+from ..reward_model import crop, encode_pairs, normalise_reward, pairwise_accuracy, raw_scores
+from ..rollout import sample
 
+CONTEXT = 64           # tokens per packed row (training and held-out); also the model's n_positions
 CALIBRATION_PROMPTS = 512
 RESPONSE_LENGTH = 24   # the default preset's response length
 TEMPERATURE = 0.8      # the default preset's temperature
+
+
+def pack(tokenizer, docs: list[str]) -> torch.Tensor:
+    """Each document as `<eos> doc`, concatenated and cut into rows of CONTEXT tokens."""
+    ids = []
+    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids += [tokenizer.eos_token_id] + enc
+    n = len(ids) // CONTEXT
+    return torch.tensor(ids[: n * CONTEXT]).view(n, CONTEXT)  # (N, CONTEXT)
+
+
+@torch.inference_mode()
+def perplexity(model, rows: torch.Tensor, batch: int = 128) -> float:
+    """exp(mean next-token NLL) over packed held-out rows."""
+    total, count = 0.0, 0
+    for i in range(0, len(rows), batch):
+        x = rows[i:i + batch]
+        logits = model(input_ids=x).logits[:, :-1]  # (b, T-1, V)
+        nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum")
+        total, count = total + nll.item(), count + x[:, 1:].numel()
+    return math.exp(total / count)
+
+
+def best_threshold(pos: torch.Tensor, neg: torch.Tensor) -> tuple[float, float]:
+    """The score cut that best separates positive from negative texts, and its accuracy."""
+    cuts = torch.cat([pos, neg]).sort().values
+    accs = torch.stack([((pos > c).float().sum() + (neg <= c).float().sum()) / (len(pos) + len(neg)) for c in cuts])
+    i = int(accs.argmax())
+    return float(cuts[i]), float(accs[i])
 
 
 def windows(tokenizer, reviews, length: int, seed: int) -> tuple[list[list[int]], list[int]]:

@@ -86,7 +86,7 @@ def show_tokens(run_or_batch, by: str = "ratio", prompts: list[str] | None = Non
                         f"{type(run_or_batch).__name__}")
     key, label = BY[by]
     if key not in stats:
-        raise ConfigError(f"by={by!r}: this batch has no {key!r}; make it with lab.tokens.token_stats")
+        raise ConfigError(f"by={by!r}: this batch has no {key!r}; make it with lab.token_view.token_stats")
     if title is None:
         after = f" after {plural(stats['updates'], 'update')}" if by == "ratio" else ""
         title = f"{label.split(' =')[0].split(' (')[0]} of every response token{after}"

@@ -9,21 +9,21 @@ import pytest
 import torch
 
 import ppo_lab as lab
-from ppo_lab import failures, plots, tokens
+from ppo_lab import failures, plots, token_view
 
 CONFIG = lab.PPOConfig.preset("ci", response_length=8, learning_rate=1e-3)
 PROMPTS = ["This film was", "I rented this movie", "The acting"]
 
 
 def test_ratio_is_exactly_one_before_any_update(models):
-    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=0)
+    stats = token_view.token_stats(models, CONFIG, PROMPTS, updates=0)
     assert stats["ratio"].shape == (3, 8)
     assert torch.allclose(stats["ratio"], torch.ones(3, 8), atol=1e-5)
 
 
 def test_update_moves_the_ratio_with_the_advantage_and_leaves_the_callers_model(models):
     before = {k: v.clone() for k, v in models.policy.state_dict().items()}
-    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=4)
+    stats = token_view.token_stats(models, CONFIG, PROMPTS, updates=4)
     assert all(torch.equal(before[k], v) for k, v in models.policy.state_dict().items())
     moved = stats["ratio_minus_1"]
     assert moved.abs().max() > 1e-3
@@ -34,22 +34,22 @@ def test_update_moves_the_ratio_with_the_advantage_and_leaves_the_callers_model(
 
 def test_dropout_makes_the_ratio_differ_from_one_before_any_update(models):
     failures.dropout_on(models)
-    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=0)
+    stats = token_view.token_stats(models, CONFIG, PROMPTS, updates=0)
     assert (stats["ratio"] - 1).abs().max() > 1e-2
 
 
-@pytest.mark.parametrize("by", sorted(tokens.BY))
+@pytest.mark.parametrize("by", sorted(token_view.BY))
 def test_every_quantity_colours_each_token(models, by):
     with torch.no_grad():  # away from the reference (KL ≠ 0) and from the zero-initialised value head (V ≠ 0)
         for p in models.policy.parameters():
             p.add_(0.02 * torch.randn_like(p))
-    stats = tokens.token_stats(models, CONFIG, PROMPTS, updates=1)
+    stats = token_view.token_stats(models, CONFIG, PROMPTS, updates=1)
     fig = lab.show_tokens(stats, by=by)
     ax = fig.axes[0]
     boxes = [t for t in ax.texts if t.get_bbox_patch() is not None]
     assert len(boxes) == 3 * 8 and ax.get_title()
     label = fig.axes[1].get_xlabel().replace("\n", " ")
-    assert label.startswith(tokens.BY[by][1])                    # the colour bar names the quantity
+    assert label.startswith(token_view.BY[by][1])                    # the colour bar names the quantity
     colours = {tuple(np.round(b.get_bbox_patch().get_facecolor(), 3)) for b in boxes}
     assert len(colours) > 1
     plt.close(fig)
@@ -65,7 +65,7 @@ def test_a_run_is_inspected_with_its_own_models_and_bad_input_is_named(models):
     with pytest.raises(TypeError, match="Run"):
         lab.show_tokens([1, 2, 3])
     with pytest.raises(ValueError, match="updates"):
-        tokens.token_stats(models, CONFIG, PROMPTS, updates=-1)
+        token_view.token_stats(models, CONFIG, PROMPTS, updates=-1)
 
 
 def test_one_extreme_token_does_not_grey_out_the_rest_and_the_clip_is_said():
@@ -93,7 +93,7 @@ def test_long_completions_wrap_inside_the_figure():
 
 
 def test_the_title_counts_updates_in_words(models):
-    stats = tokens.token_stats(models, CONFIG, PROMPTS[:1], updates=1)
+    stats = token_view.token_stats(models, CONFIG, PROMPTS[:1], updates=1)
     fig = lab.show_tokens(stats, by="ratio")
     assert fig.axes[0].get_title().endswith("after 1 update")
     assert all("<|endoftext|>" not in t for row in stats["tokens"] for t in row)

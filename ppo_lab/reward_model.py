@@ -1,13 +1,11 @@
 """The reward model (mô hình phần thưởng, notebook 01): scoring completions, and learning from preferences.
 
-The reward model is the *proxy* of human preference the policy optimises. VADER, a rule-based
-sentiment scorer the policy never sees, is the *gold* judge that tells us whether the text really
-became more positive (notebook 06: reward over-optimisation).
+The reward model is the *proxy* of human preference the policy optimises (the *gold* judge that
+checks it lives in `gold.py`).
 """
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -20,18 +18,6 @@ from .rollout import sample
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
     """loss = −mean log σ(r_chosen − r_rejected): the chosen text should outscore the rejected one."""
     return -F.logsigmoid(r_chosen - r_rejected).mean()
-
-
-@lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    return SentimentIntensityAnalyzer()
-
-
-def gold_scores(texts: list[str]) -> list[float]:
-    """VADER's compound sentiment in [−1, 1] for each text (> 0.05 reads as positive)."""
-    analyzer = _vader()
-    return [analyzer.polarity_scores(t)["compound"] for t in texts]
 
 
 # ---------------------------------------------------------------- learning from preferences
@@ -74,7 +60,7 @@ def reward_model_from_lm(lm):
 def pairwise_accuracy(model, tokenizer, pairs: list[tuple[list[int], list[int]]], length: int, seed: int = 0) -> float:
     """Fraction of (chosen, rejected) pairs the model ranks right, on `<eos>` + random (length − 1)-token windows."""
     rng = random.Random(seed + length)
-    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]  # noqa: E731
+    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]
     chosen, rejected = zip(*pairs)
     return float((raw_scores(model, tokenizer, cut(chosen)) > raw_scores(model, tokenizer, cut(rejected))).float().mean())
 
@@ -117,7 +103,7 @@ def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], ste
 def encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
     """(chosen, rejected) texts → token lists, without special tokens (`train_reward` adds `<eos>`)."""
     chosen, rejected = zip(*pairs)
-    enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]  # noqa: E731
+    enc = lambda texts: tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     return list(zip(enc(chosen), enc(rejected)))
 
 

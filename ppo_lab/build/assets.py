@@ -1,6 +1,6 @@
 """Reproducibly train the bundled tokenizer, tiny GPT-2 and tiny reward model into `assets/`.
 
-    python -m ppo_lab.build_assets [--seed 0] [--lm-steps 1800] [--rm-steps 3200] [--reuse-lm] [--out assets]
+    python -m ppo_lab.build.assets [--seed 0] [--lm-steps 1800] [--rm-steps 3200] [--reuse-lm] [--out assets]
 
 Learners never need to run this: the assets ship with the course. Same seed, same machine →
 byte-identical weights. The figures the build measured go into `assets/MANIFEST.json`.
@@ -14,20 +14,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
 import json
-import math
 import random
 import time
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import data
-from .models import sha256
-from .optim import lr_at, optimiser_step
-from .reward import encode_pairs, reward_model_from_lm, train_reward
+from .. import data
+from ..models import ASSETS_DIR, sha256
+from ..optim import lr_at, optimiser_step
+from ..reward_model import encode_pairs, reward_model_from_lm, train_reward
+from .evaluate import CONTEXT, evaluate, pack
 
-CONTEXT = 64          # tokens per training row; also the model's n_positions
 VOCAB = 4096          # byte-level BPE vocabulary
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
@@ -53,15 +51,6 @@ def train_tokenizer(texts: list[str], out_dir: str, vocab_size: int = VOCAB):
     return hf
 
 
-def pack(tokenizer, docs: list[str]) -> torch.Tensor:
-    """Each document as `<eos> doc`, concatenated and cut into rows of CONTEXT tokens."""
-    ids = []
-    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
-        ids += [tokenizer.eos_token_id] + enc
-    n = len(ids) // CONTEXT
-    return torch.tensor(ids[: n * CONTEXT]).view(n, CONTEXT)  # (N, CONTEXT)
-
-
 # ---------------------------------------------------------------- language model
 def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int, batch: int = 64):
     """A 4 × 192 GPT-2, half openers and half later pieces in every batch, AdamW + cosine."""
@@ -84,26 +73,6 @@ def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int,
         loss = model(input_ids=rows, labels=rows).loss
         optimiser_step(model, opt, loss, lr_at(step, steps, 1e-3, 1e-4), bar, step)
     return model.eval()
-
-
-@torch.inference_mode()
-def perplexity(model, rows: torch.Tensor, batch: int = 128) -> float:
-    """exp(mean next-token NLL) over packed held-out rows."""
-    total, count = 0.0, 0
-    for i in range(0, len(rows), batch):
-        x = rows[i:i + batch]
-        logits = model(input_ids=x).logits[:, :-1]  # (b, T-1, V)
-        nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum")
-        total, count = total + nll.item(), count + x[:, 1:].numel()
-    return math.exp(total / count)
-
-
-def best_threshold(pos: torch.Tensor, neg: torch.Tensor) -> tuple[float, float]:
-    """The score cut that best separates positive from negative texts, and its accuracy."""
-    cuts = torch.cat([pos, neg]).sort().values
-    accs = torch.stack([((pos > c).float().sum() + (neg <= c).float().sum()) / (len(pos) + len(neg)) for c in cuts])
-    i = int(accs.argmax())
-    return float(cuts[i]), float(accs[i])
 
 
 # ---------------------------------------------------------------- the build
@@ -135,7 +104,7 @@ def reuse_lm(args, lm_dir: str):
     return AutoTokenizer.from_pretrained(lm_dir), lm, old["figures"]["lm_train_minutes"]
 
 
-def main(argv=None) -> dict:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lm-steps", type=int, default=1800)
@@ -144,10 +113,13 @@ def main(argv=None) -> dict:
     p.add_argument("--reuse-lm", action="store_true",
                    help="keep the tokenizer and tiny-gpt2 already in --out (same seed and --lm-steps) and rebuild "
                         "only the reward model")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets"))
-    args = p.parse_args(argv)
-    from .build_eval import evaluate  # the measured figures (separate module: one concept each)
+    p.add_argument("--out", default=ASSETS_DIR)
+    return p.parse_args(argv)
 
+
+def main(argv=None) -> dict:
+    """Tokenizer → tiny-gpt2 → tiny-reward (trained, then measured and normalised) → MANIFEST.json."""
+    args = parse_args(argv)
     t0 = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
