@@ -59,12 +59,14 @@ def build(args):
     prompts = [tokenizer.decode(x[1:]) for x in ids if len(x) == args.prompt_len]
     prompts = [p for p in prompts if len(tokenizer(p)["input_ids"]) == args.prompt_len][: args.batch]
     shape = {} if args.gpt2 else dict(n_layer=args.layers, n_embd=args.width, n_head=args.heads)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=max(1024 if args.gpt2 else 128, args.prompt_len + args.response_len),
+    context = max(1024 if args.gpt2 else 128, args.prompt_len + args.response_len)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=context,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id, **shape)
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(config).eval()
-    reward = GPT2ForSequenceClassification(copy.deepcopy(config).__class__(**{**config.to_dict(), "num_labels": 1})).eval()
+    reward_config = copy.deepcopy(config).__class__(**{**config.to_dict(), "num_labels": 1})
+    reward = GPT2ForSequenceClassification(reward_config).eval()
     return tokenizer, prompts, lm, reward
 
 
@@ -167,8 +169,9 @@ def main(argv=None):
     print(f"device {device}, threads {args.threads}, policy {sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M "
           f"parameters, batch {len(prompts)} × ({args.prompt_len} + {args.response_len}) tokens, "
           f"{args.epochs} epochs × {args.minibatches} minibatches")
-    lab = report("PPO Lab", timed(ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device), args.warmup, args.iters, sync))
-    floor = report("floor", timed(floor_iteration(args, tokenizer, prompts, lm, reward, device), args.warmup, args.iters, sync))
+    setup = (args, tokenizer, prompts, lm, reward, device)
+    lab = report("PPO Lab", timed(ppo_lab_iteration(*setup), args.warmup, args.iters, sync))
+    floor = report("floor", timed(floor_iteration(*setup), args.warmup, args.iters, sync))
     if args.skip_trl:
         print(f"PPO Lab / floor = {lab / floor:.2f}")
         return

@@ -2,6 +2,31 @@
 
     import ppo_lab as lab
     run = lab.train(lab.PPOConfig.preset("tiny"))
+
+Module map, in layers from the bottom up. A module imports only from its own layer or the layers below
+(tests/test_layers.py holds the package to this map; a new module gets a line here):
+
+    maths     losses advantages kl_penalty diversity optim
+              pure functions of tensors, the formula in each docstring; they import only torch
+    world     config data gold bundled loading models
+              what a run acts in: the config vocabulary, the review corpus and its prompts, the gold
+              judge (VADER), the bundled assets, the policy, reference and reward model
+    engine    rollout metrics run_checks checkpoint trainer objective reward_model cache experiments
+              Phase I, Phase II and the loop that calls the maths; training a reward model; runs over
+              seeds and settings, with the run cache
+    teaching  figure_style plots mechanics_figures result_figures token_figures dashboard token_view
+              failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
+              exercise_bank_07_08 exercise_bank impl_checks_calls impl_checks_cases impl_checks_cases_05_06
+              impl_checks exercises capstone
+              what the notebooks show and check: figures, the dashboard, the token inspector, planted bugs,
+              explorers, exercises and the "implement it" checker
+    face      __init__ __main__ cli notebook_runner
+              the ways in: `import ppo_lab as lab` and `python -m ppo_lab`
+    (`ppo_lab.build` trains the bundled assets; build time only, nothing above imports it)
+
+Where to start reading: `losses.py` (the three PPO terms and the KL), `advantages.py` (GAE),
+`kl_penalty.py` (the per-token reward), then `rollout.py` (Phase I) and `trainer.py` (the loop, as the
+lecture draws it).
 """
 __version__ = "0.1.0"
 
@@ -18,6 +43,7 @@ from . import (
     gold,
     kl_penalty,
     losses,
+    metrics,
     models,
     objective,
     plots,
@@ -40,5 +66,6 @@ def show_source(obj) -> None:
 
 
 __all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity",
-           "exercises", "experiments", "failures", "load_models", "losses", "models", "objective", "plots", "gold",
-           "kl_penalty", "reward_model", "rollout", "show_source", "show_tokens", "token_view", "train", "trainer", "widgets"]
+           "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses", "metrics", "models",
+           "objective", "plots", "reward_model", "rollout", "show_source", "show_tokens", "token_view", "train",
+           "trainer", "widgets"]

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import torch
 
-from .losses import masked_mean
+from .losses import masked_mean, masked_var
 
 
-def gae(rewards, values, mask, gamma: float, lam: float):
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
+        lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised Advantage Estimation (Schulman et al., 2016), vectorised over the batch.
 
     δ_t = r_t + γ·V_{t+1} − V_t;  A_t = δ_t + γλ·A_{t+1};  returns R_t = A_t + V_t.
     After the last valid token V and A are 0 (the episode ends); padded positions get 0.
+    rewards, values, mask (B, T) → advantages, returns (B, T).
     """
     mask = mask.bool()
     values, rewards = torch.where(mask, values, 0.0), torch.where(mask, rewards, 0.0)  # (B, T)
@@ -30,7 +32,7 @@ def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torc
     Padded positions come back as 0.
     """
     mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
+    var = masked_var(x, mask)
     out = (x - mean) * torch.rsqrt(var + 1e-8)
     if not shift_mean:
         out = out + mean

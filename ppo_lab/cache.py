@@ -28,7 +28,7 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import models as models_lib
+from . import bundled
 from .config import PPOConfig
 from .models import Models
 from .trainer import Run, train
@@ -55,11 +55,8 @@ def cache_dir() -> str | None:
 def asset_checksums(assets_dir: str | None = None) -> dict:
     """sha256 of every bundled file, as `assets/MANIFEST.json` records it (rebuilt assets → new keys).
 
-    No manifest → {} (runs on Hub models only); a corrupt one → `models.read_manifest`'s AssetError."""
-    assets_dir = assets_dir or models_lib.ASSETS_DIR
-    if not os.path.isfile(os.path.join(assets_dir, models_lib.MANIFEST_FILE)):
-        return {}
-    return models_lib.read_manifest(assets_dir)
+    No manifest → {} (runs on Hub models only); a corrupt one → `bundled.read_manifest`'s AssetError."""
+    return bundled.read_manifest(assets_dir, missing_ok=True)
 
 
 def code_checksum() -> str:
@@ -150,7 +147,7 @@ def write_entry(run: Run, key: str, folder: str) -> None:
         json.dump(record, f)
     weights = {k: v.detach().cpu().clone().contiguous() for k, v in run.models.policy.state_dict().items()}
     save_file(weights, os.path.join(folder, FILES["weights"]))
-    manifest = {"key": key, "files": {name: models_lib.sha256(os.path.join(folder, name)) for name in FILES.values()}}
+    manifest = {"key": key, "files": {name: bundled.sha256(os.path.join(folder, name)) for name in FILES.values()}}
     with open(os.path.join(folder, MANIFEST), "w") as f:
         json.dump(manifest, f)
 
@@ -194,7 +191,7 @@ def verify(folder: str, key: str) -> str | None:
         path = os.path.join(folder, name)
         if not os.path.isfile(path):
             return f"{name} is missing"
-        if models_lib.sha256(path) != digest:
+        if bundled.sha256(path) != digest:
             return f"{name} fails its sha256 check"
     return None
 

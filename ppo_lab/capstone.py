@@ -161,15 +161,17 @@ def _close(x, y) -> bool:
 
 def _reward_slip(got, batch, kl, beta: float, config) -> str:
     """The targeted hint for rewards that differ from r_t = −β·KL_t (+ score at the last token)."""
-    slips = [(torch.zeros_like(kl), beta, ("You forgot the KL penalty: every token's reward is r_t = −β·KL_t, plus "
-              "the score at the last token — lab.kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef).")),
+    slips = [(torch.zeros_like(kl), beta, ("You forgot the KL penalty: every token's reward is r_t = −β·KL_t, plus the "
+              "score at the last token: lab.kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef).")),
              (-kl, beta, ("The KL penalty has the wrong sign: it is SUBTRACTED, r_t = −β·KL_t, so drifting away from "
               "the reference costs reward (per_token_rewards already puts the minus sign in).")),
              (kl, config.kl_coef, ("Use the `kl_coef` argument, the adaptive β the trainer hands each iteration, "
               "not config.kl_coef (only its start value)."))]
-    for k, b, text in slips:
-        if _close(got, kl_penalty.per_token_rewards(batch.scores, k, batch.mask, b)):
-            return text
+    # the nearest slip that fits: at iteration 0 the KL is ~0 (π = π_ref up to float rounding), so several may fit
+    fits = [(float((got.double() - want.double()).abs().max()), i, text) for i, (k, b, text) in enumerate(slips)
+            if _close(got, want := kl_penalty.per_token_rewards(batch.scores, k, batch.mask, b))]
+    if fits:
+        return min(fits)[2]
     return ("r_t = −β·KL_t on every valid token plus the score at the last one, with kl = lab.losses.kl_per_token("
             "batch.logprobs, batch.ref_logprobs, config.kl_estimator) and β = kl_coef.")
 

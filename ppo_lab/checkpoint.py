@@ -18,8 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .bundled import sha256
 from .config import ConfigError
-from .models import sha256
 
 TENSORS, STATE = "checkpoint.safetensors", "checkpoint.json"
 PENDING = STATE + ".tmp"  # the JSON of a save whose last rename did not happen
@@ -73,17 +73,26 @@ def save(folder: str, policy, optimizer, generator: torch.Generator, state: dict
 
 
 # ------------------------------------------------------------------ check before training
-def check_folder(folder) -> None:
-    """`checkpoint_dir` must be a folder, or a path where one can be created (it is created now)."""
+def check_folder(folder, option: str | None = None) -> None:
+    """`checkpoint_dir` must be a folder you can write to, or a path where one can be created (it is created now).
+
+    The CLI checks its folders here too: with `option` ("--out", "--checkpoint-dir") the message names that
+    option and ends with an example; without, it names `checkpoint_dir=` as `trainer.train` takes it.
+    """
     path = os.fspath(folder)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"checkpoint_dir={path!r} is a file, not a folder; valid: a folder for the checkpoint "
-                          "files (created if missing), or None for no checkpoints")
+    name, fix = (f"{option} {path!r}", f"e.g. {option} runs/demo") if option else \
+        (f"checkpoint_dir={path!r}", "or None for no checkpoints")
+    if not option and os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{name} is a file, not a folder; valid: a folder for the checkpoint files "
+                          f"(created if missing), {fix}")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"checkpoint_dir={path!r} cannot be created ({type(e).__name__}: {e.strerror}); valid: "
-                          "a folder you can write to, or None for no checkpoints") from e
+        reason = f": {e.strerror or e}" if option else f" ({type(e).__name__}: {e.strerror})"
+        valid = "a folder path you can write to (not a file, nor inside one)" if option else "a folder you can write to"
+        raise ConfigError(f"{name} cannot be created{reason}; valid: {valid}, {fix}") from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name} is not writable; valid: a folder you can write to, {fix}")
 
 
 def resumable(folder, resume: bool) -> bool:

@@ -10,36 +10,30 @@ own error message, a missing model with 1; Ctrl-C writes the report of what fini
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import glob
 import os
 import sys
-import time
+import textwrap
 
-from .config import PRESETS, ConfigError, PPOConfig
+from . import checkpoint
+from .config import FIELDS, PRESETS, ConfigError, PPOConfig, check_preset
 from .reports import TRAIN_FILES, write_sweep_report, write_train_report
-
-NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
-FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(PPOConfig)}  # "int", "float | None", …
 
 
 # ====================================================================== settings
 def parse_value(field: str, text: str):
     """"none" → None, then the field's own type; text that does not parse is passed on for the config to refuse."""
-    if field not in FIELD_TYPES:
-        raise ConfigError(f"--set {field}=…: {field!r} is not a config field; valid: {', '.join(FIELD_TYPES)}")
-    kind = FIELD_TYPES[field]
+    if field not in FIELDS:
+        raise ConfigError(f"--set {field}=…: {field!r} is not a config field; valid: {', '.join(FIELDS)}")
+    kind = FIELDS[field].kind
     if text.strip().lower() in ("none", "null"):
         return None
     if kind == "bool":
         return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(text.lower(), text)
-    for name, cast in (("int", int), ("float", float)):
-        if kind.startswith(name):
-            try:
-                return cast(text)
-            except ValueError:
-                return text
-    return text
+    cast = {"int": int, "float": float, "float?": float}.get(kind)
+    try:
+        return cast(text) if cast else text
+    except ValueError:
+        return text
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -72,29 +66,15 @@ def parse_grid(text: str) -> tuple[str, list]:
     return field.strip(), [parse_value(field.strip(), v.strip()) for v in values.split(",")]
 
 
-def make_folder(path: str, option: str) -> None:
-    """Create a report/checkpoint folder up front, or raise ConfigError naming the option and the OS reason."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"{option} {path!r} cannot be created: {e.strerror or e}; valid: a folder path you can "
-                          f"write to (not a file, nor inside one), e.g. {option} runs/demo") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"{option} {path!r} is not writable; valid: a folder you can write to, e.g. "
-                          f"{option} runs/demo")
-
-
 # ====================================================================== subcommands
 def checkpoint_kwargs(args) -> dict:
     """--checkpoint-dir / --resume → `trainer.train`'s keyword arguments (checked before any training)."""
-    from . import checkpoint
-
     if args.resume and not args.checkpoint_dir:
         raise ConfigError("--resume needs --checkpoint-dir DIR, the folder an earlier run saved its checkpoints "
                           "to; e.g. --checkpoint-dir runs/ckpt --resume (or drop --resume to start afresh)")
     if not args.checkpoint_dir:
         return {}
-    make_folder(args.checkpoint_dir, "--checkpoint-dir")
+    checkpoint.check_folder(args.checkpoint_dir, "--checkpoint-dir")
     saved = [n for n in (checkpoint.TENSORS, checkpoint.STATE) if os.path.exists(os.path.join(args.checkpoint_dir, n))]
     if args.resume and not saved:
         print(f"--resume: no checkpoint in {args.checkpoint_dir!r} yet; starting at iteration 0", file=sys.stderr)
@@ -108,7 +88,7 @@ def cmd_train(args) -> int:
 
     config = make_config(args)
     kwargs = checkpoint_kwargs(args)
-    make_folder(args.out, "--out")
+    checkpoint.check_folder(args.out, "--out")
     models = load_models(config)
     use_cache = not args.no_cache and not kwargs           # checkpoints are written only by a real training run
     run = cache.cached_train(config, models, use_cache=use_cache, progress=True, **kwargs)
@@ -145,7 +125,7 @@ def cmd_sweep(args) -> int:
     field, values = parse_grid(args.grid)
     seeds = tuple(range(config.seed, config.seed + args.seeds))
     configs = experiments.ablation_configs(config, field, values, seeds)   # every value and seed, before training
-    make_folder(args.out, "--out")
+    checkpoint.check_folder(args.out, "--out")
     try:
         groups = experiments.ablation(config, field, values, seeds, use_cache=not args.no_cache, progress=True)
     except KeyboardInterrupt:                                               # e.g. while loading the models
@@ -161,80 +141,11 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def find_notebooks(spec: str) -> list[str]:
-    """"all", or comma-separated numbers ("04,03") or paths to .ipynb files."""
-    available = sorted(glob.glob(os.path.join(NOTEBOOKS_DIR, "[0-9][0-9]_*.ipynb")))
-    names = ", ".join(os.path.basename(p)[:2] for p in available)
-    if spec.strip() == "all":
-        return available
-    found = []
-    for token in (t.strip() for t in spec.split(",") if t.strip()):
-        match = [token] if token.endswith(".ipynb") and os.path.isfile(token) else \
-            [p for p in available if os.path.basename(p).startswith(token + "_")]
-        if not match:
-            raise ConfigError(f"--notebooks: {token!r} matches no notebook; valid: all, or some of {names} "
-                              "(comma-separated), or paths to .ipynb files")
-        found += match
-    if not found:
-        raise ConfigError(f"--notebooks {spec!r} selects no notebook; valid: all, or some of {names} "
-                          "(comma-separated), or paths to .ipynb files, e.g. --notebooks 03,04")
-    return found
-
-
-def last_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return (lines[-1] if lines else type(error).__name__)[:300]
-
-
-def run_notebook(path: str) -> str | None:
-    """Execute one notebook headlessly; None when it ran, else why it failed."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as e:  # noqa: BLE001 — invalid JSON, not a notebook, unreadable file…
-        return f"not a readable notebook ({type(e).__name__}: {last_line(e)}); fix or remove the file"
-    client = NotebookClient(nb, timeout=None, kernel_name="python3",
-                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
-    try:
-        client.execute()
-    except CellExecutionError as e:
-        return last_line(e)
-    except Exception as e:  # noqa: BLE001 — a malformed cell, a dead kernel: this notebook fails, the rest run
-        return f"{type(e).__name__}: {last_line(e)}"
-    return None
-
-
-def run_notebooks(notebooks: list[str], preset: str, folder: str) -> int:
-    """Run each notebook with PPO_LAB_PRESET and PPO_LAB_CACHE set (the caller's env restored); failures."""
-    failed = 0
-    saved = {k: os.environ.get(k) for k in ("PPO_LAB_PRESET", "PPO_LAB_CACHE")}
-    os.environ.update(PPO_LAB_PRESET=preset, PPO_LAB_CACHE=folder)  # the kernels inherit these
-    try:
-        for path in notebooks:
-            t0, name = time.perf_counter(), os.path.basename(path)
-            problem = run_notebook(path)
-            if problem is None:
-                print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-            else:
-                failed += 1
-                print(f"{name}: FAILED after {time.perf_counter() - t0:.0f} s: {problem}", file=sys.stderr, flush=True)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return failed
-
-
 def cmd_warm_cache(args) -> int:
     from . import cache
+    from .notebook_runner import find_notebooks, run_notebooks
 
-    if args.preset not in PRESETS:
-        raise ConfigError(f"preset={args.preset!r} is not a preset; choose one of {sorted(PRESETS)}")
+    check_preset(args.preset)
     folder = os.path.abspath(args.cache_dir) if args.cache_dir else cache.cache_dir()
     if folder is None:
         raise ConfigError("warm-cache: the run cache is off (PPO_LAB_CACHE=off); unset it or give --cache-dir")
@@ -290,22 +201,32 @@ def at_least_one(option: str, example: int, what: str):
     return parse
 
 
+def fields_help(width: int = 100) -> str:
+    """Every config field --set can change: name (symbol), valid values, default — meaning (from its declaration)."""
+    lines = ["config fields (--set KEY=VALUE; 'none' → None, true/false for booleans):"]
+    for info in FIELDS.values():
+        lines += textwrap.wrap(f"{info.label:<21} {info.summary()}", width, initial_indent="  ",
+                               subsequent_indent=" " * 24)
+    return "\n".join(lines)
+
+
 def add_config_options(p) -> None:
-    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="starting settings (default: tiny)")
+    p.add_argument("--preset", default="tiny", metavar="NAME",
+                   help=f"starting settings: {', '.join(sorted(PRESETS))} (default: tiny)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one config field, repeatable; 'none' → None, true/false for booleans "
-                        f"(fields: {', '.join(FIELD_TYPES)})")
+                        "(every field, its valid values and default: see 'config fields' below)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     p.add_argument("--no-cache", action="store_true", help="always train; neither read nor fill the run cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    kw, fields = {"formatter_class": argparse.RawDescriptionHelpFormatter}, fields_help()
     parser = argparse.ArgumentParser(prog="python -m ppo_lab", description="PPO Lab without a notebook: align the "
                                      "tiny GPT-2, sweep a setting, or pre-fill the run cache for a class.",
-                                     epilog="\n\n".join(EPILOGS.values()), formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog="\n\n".join(EPILOGS.values()), **kw)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,warm-cache}")
-    kw = {"formatter_class": argparse.RawDescriptionHelpFormatter}
-    train = sub.add_parser("train", help="one PPO run and its report folder", epilog=EPILOGS["train"],
+    train = sub.add_parser("train", help="one PPO run and its report folder", epilog=f"{EPILOGS['train']}\n\n{fields}",
                            description="Align the policy with PPO and write a report folder.", **kw)
     add_config_options(train)
     train.add_argument("--out", required=True, help="report folder (created if missing)")
@@ -317,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the last checkpoint in --checkpoint-dir (same settings; only "
                             "iterations may change, e.g. --set iterations=80); without one, start at iteration 0")
-    sweep = sub.add_parser("sweep", help="an ablation over one config field, over seeds", epilog=EPILOGS["sweep"],
+    sweep = sub.add_parser("sweep", help="an ablation over one config field, over seeds",
+                           epilog=f"{EPILOGS['sweep']}\n\n{fields}",
                            description="Train once per value and seed (lab.experiments.ablation), compare.", **kw)
     add_config_options(sweep)
     sweep.add_argument("--grid", required=True, metavar="FIELD=V1,V2,…",
@@ -329,15 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     warm = sub.add_parser("warm-cache", help="execute notebooks headlessly to pre-fill the run cache",
                           epilog=EPILOGS["warm-cache"], description="Pre-fill the run cache for a class.", **kw)
     warm.add_argument("--notebooks", default="all", help="'all', or numbers such as 04,03, or .ipynb paths")
-    warm.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="PPO_LAB_PRESET for the notebooks")
-    warm.add_argument("--cache-dir", default=None, help="the cache folder (default: $PPO_LAB_CACHE or ~/.cache/ppo_lab/runs)")
+    warm.add_argument("--preset", default="tiny", metavar="NAME",
+                      help=f"PPO_LAB_PRESET for the notebooks: {', '.join(sorted(PRESETS))} (default: tiny)")
+    warm.add_argument("--cache-dir", default=None,
+                      help="the cache folder (default: $PPO_LAB_CACHE or ~/.cache/ppo_lab/runs)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback), a missing
     model 1, Ctrl-C 130 (after writing what it can)."""
-    from . import checkpoint
     from .models import AssetError
 
     args = build_parser().parse_args(argv)
@@ -347,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except checkpoint.CheckpointError as e:                        # a checkpoint --resume cannot use
-        print(f"error: {e}\n  (on the command line: delete that folder, or give another --checkpoint-dir)", file=sys.stderr)
+        print(f"error: {e}\n  (on the command line: delete that folder, or give another --checkpoint-dir)",
+              file=sys.stderr)
         return 2
     except AssetError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""One `PPOConfig` for code, notebooks and the CLI: every field with its symbol, presets, clear errors."""
+"""One `PPOConfig` for code, notebooks and the CLI: every field with its symbol, presets, clear errors.
+
+Each field declares its own meaning and valid values (`number`, `choice`, `text`, `flag` below put them
+in the field's `metadata`); validation, `describe`, the CLI's --help and the widgets all read them there.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -11,48 +15,92 @@ class ConfigError(ValueError):
     """A setting is out of range: the message names the field, the value, the valid range and a fix."""
 
 
+# ------------------------------------------------------------------ how a field is declared
+def number(default, kind: str, low, high, *, open_low: bool = False, symbol: str = "", term: str = "", help: str):
+    """A numeric field: `kind` "int", "float" or "float?" (a float or None), valid in [low, high], or in
+    (low, high] with `open_low`; `symbol` as on the slides (ε, β, …), `term` as in the lecture."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "low": low, "high": high, "open_low": open_low,
+                                                        "symbol": symbol, "term": term, "help": help})
+
+
+def choice(default: str, choices: tuple, *, symbol: str = "", term: str = "", help: str):
+    """A field that takes one of `choices`."""
+    return dataclasses.field(default=default, metadata={"kind": "choice", "choices": tuple(choices),
+                                                        "symbol": symbol, "term": term, "help": help})
+
+
+def text(default: str, *, term: str = "", help: str):
+    """A non-empty string field (a model name or folder)."""
+    return dataclasses.field(default=default, metadata={"kind": "str", "term": term, "help": help})
+
+
+def flag(default: bool, *, term: str = "", help: str):
+    """A True/False field."""
+    return dataclasses.field(default=default, metadata={"kind": "bool", "term": term, "help": help})
+
+
 @dataclass
 class PPOConfig:
+    """Every setting of a run. A new setting is one declaration here, `name: type = number(...)` (or `choice`,
+    `text`, `flag`): validation, `describe`, the CLI's --help and the widgets all read it from there."""
+
     # models (bundled names, a `from_pretrained` name, or a local folder)
-    policy: str = "tiny-gpt2"         # the LLM being aligned (+ a value head)
-    reward_model: str = "tiny-reward"  # scores prompt + completion: the proxy of human preference
-    seed: int = 0                     # drives every random source
-    device: str = "cpu"               # "cpu", "cuda" or "auto" (CUDA when present)
+    policy: str = text("tiny-gpt2", term="the policy being aligned", help="the LLM being aligned (+ a value head)")
+    reward_model: str = text("tiny-reward", term="reward model (mô hình phần thưởng)",
+                             help="scores prompt + completion: the proxy of human preference")
+    seed: int = number(0, "int", 0, 2**32 - 1, help="drives every random source")
+    device: str = choice("cpu", ("cpu", "cuda", "auto"), help="where the models run (auto: CUDA when present)")
     # the PPO cycle
-    iterations: int = 50              # PPO cycles: Phase I (rollout) + Phase II (updates)
-    batch_size: int = 64              # prompts per rollout
-    minibatch_size: int = 16          # completions per gradient step
-    ppo_epochs: int = 4               # passes over each rollout in Phase II
-    learning_rate: float = 1e-4       # Adam step size
-    max_grad_norm: float = 1.0        # gradient clipping (global norm)
+    iterations: int = number(50, "int", 1, 100_000, term="PPO cycles (chu kỳ PPO)",
+                             help="PPO cycles: Phase I (rollout) + Phase II (updates)")
+    batch_size: int = number(64, "int", 1, 4096, term="completion prompts (prompt hoàn thành) per Phase I",
+                             help="prompts per rollout")
+    minibatch_size: int = number(16, "int", 1, 4096, term="completions per optimiser step of Phase II",
+                                 help="completions per gradient step")
+    ppo_epochs: int = number(4, "int", 1, 100, term="passes of Phase II over one rollout",
+                             help="passes over each rollout in Phase II")
+    learning_rate: float = number(1e-4, "float", 0.0, 1.0, open_low=True, help="Adam step size",
+                                  term="step size of backpropagation (lan truyền ngược) + Adam")
+    max_grad_norm: float = number(1.0, "float", 0.0, 1e6, open_low=True, term="gradient clipping",
+                                  help="gradient clipping (global norm)")
     # Phase I: completions
-    prompt_length: int = 8            # longest prompt in tokens
-    response_length: int = 24         # tokens sampled per completion
-    temperature: float = 0.8          # sampling temperature (log-probs use the same)
+    prompt_length: int = number(8, "int", 1, 1024, help="longest prompt in tokens")
+    response_length: int = number(24, "int", 1, 1024, help="tokens sampled per completion")
+    temperature: float = number(0.8, "float", 0.0, 100.0, open_low=True,
+                                help="sampling temperature (log-probs use the same)")
     # Phase II: the objective  L = L_clip − c1·L_VF + c2·S
-    clip_eps: float | None = 0.2      # ε: trust region of the ratio (None: no clipping)
-    clip_eps_value: float | None = 0.2  # ε_v: clip of the value update (None: no clipping)
-    vf_coef: float = 0.1              # c1: weight of the value loss
-    ent_coef: float = 0.0             # c2: weight of the entropy bonus
+    clip_eps: float | None = number(0.2, "float?", 0.0, 10.0, open_low=True, symbol="ε",
+                                    term="ε: trust region (vùng tin cậy) of the policy loss (tổn thất chính sách)",
+                                    help="trust region of the ratio (None: no clipping)")
+    clip_eps_value: float | None = number(0.2, "float?", 0.0, 1e6, open_low=True, symbol="ε_v",
+                                          term="ε_v of the value loss (tổn thất giá trị)",
+                                          help="clip of the value update (None: no clipping)")
+    vf_coef: float = number(0.1, "float", 0.0, 1e6, symbol="c1", term="c1", help="weight of the value loss")
+    ent_coef: float = number(0.0, "float", 0.0, 10.0, symbol="c2", term="c2 of the entropy loss (tổn thất entropy)",
+                             help="weight of the entropy bonus")
     # KL penalty to the frozen reference model
-    kl_coef: float = 0.1              # β: per-token KL penalty (start value when adaptive)
-    kl_estimator: str = "k1"          # "k1" (log π − log π_ref) or "k3" ((r − 1) − log r)
-    kl_target: float | None = 8.0     # adaptive β aims at this KL per completion (nats); None: fixed β
-    kl_horizon: int = 256             # how fast the adaptive β moves (in completions)
+    kl_coef: float = number(0.1, "float", 0.0, 100.0, symbol="β", term="β of the KL penalty",
+                            help="per-token KL penalty (start value when adaptive)")
+    kl_estimator: str = choice("k1", ("k1", "k3"), term="k1 or k3",
+                               help="k1: log π − log π_ref; k3: (r − 1) − log r")
+    kl_target: float | None = number(8.0, "float?", 0.0, 1e6, open_low=True, term="adaptive β",
+                                     help="adaptive β aims at this KL per completion (nats); None: fixed β")
+    kl_horizon: int = number(256, "int", 1, 10**9, term="speed of the adaptive β",
+                             help="how fast the adaptive β moves (in completions)")
     # advantages
-    gamma: float = 1.0                # γ: discount
-    lam: float = 0.95                 # λ: GAE trade-off between bias and variance
-    whiten_advantages: bool = True    # normalise advantages to mean 0, std 1 per rollout
+    gamma: float = number(1.0, "float", 0.0, 1.0, symbol="γ", term="γ of GAE", help="discount")
+    lam: float = number(0.95, "float", 0.0, 1.0, symbol="λ", term="λ of GAE",
+                        help="GAE trade-off between bias and variance")
+    whiten_advantages: bool = flag(True, help="normalise advantages to mean 0, std 1 per rollout")
     # what gets recorded
-    sample_every: int = 10            # keep sample completions every this many iterations
-    num_samples: int = 8              # completions kept each time
+    sample_every: int = number(10, "int", 1, 100_000, help="keep sample completions every this many iterations")
+    num_samples: int = number(8, "int", 0, 4096, help="completions kept each time")
 
     # ------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str, **overrides) -> PPOConfig:
         """`"tiny"` (the course default), `"ci"` (seconds, for tests), `"gpt2"` (the real gpt2 on a GPU)."""
-        if name not in PRESETS:
-            raise ConfigError(f"preset={name!r} is not a preset; choose one of {sorted(PRESETS)}")
+        check_preset(name)
         return cls(**{**PRESETS[name], **overrides})
 
     def replace(self, **changes) -> PPOConfig:
@@ -64,9 +112,7 @@ class PPOConfig:
 
     def __setattr__(self, name: str, value) -> None:
         """Every assignment is validated, in `__init__` and after it (`cfg.batch_size = 7` is refused)."""
-        if name not in _SPEC:
-            raise ConfigError(f"{name!r} is not a PPOConfig field; valid: {', '.join(_SPEC)}")
-        value = _check(name, value)
+        value = _check(field_info(name), value)
         if self.__dict__.get("_complete"):
             _check_together({**self.__dict__, name: value})
         object.__setattr__(self, name, value)
@@ -76,6 +122,70 @@ class PPOConfig:
         object.__setattr__(self, "_complete", True)
 
 
+# ------------------------------------------------------------------ reading the declarations
+@dataclass(frozen=True)
+class FieldInfo:
+    """One `PPOConfig` field as declared: its default and its `metadata`."""
+    name: str
+    default: object
+    kind: str                 # "int", "float", "float?" (a float or None), "choice", "str" or "bool"
+    help: str                 # one line: what the field does
+    symbol: str = ""          # as on the slides: ε, ε_v, c1, c2, β, γ, λ; "" when none
+    term: str = ""            # the lecture's term; "" when none
+    low: float | None = None  # numbers: valid in [low, high], or in (low, high] when open_low
+    high: float | None = None
+    open_low: bool = False
+    choices: tuple = ()       # "choice": the valid values
+
+    @property
+    def is_number(self) -> bool:
+        return self.kind in ("int", "float", "float?")
+
+    @property
+    def label(self) -> str:
+        """"clip_eps (ε)", or the bare name when there is no symbol."""
+        return f"{self.name} ({self.symbol})" if self.symbol else self.name
+
+    def interval(self, show=str) -> str:
+        """"(0.0, 10.0]" (each bound written by `show`)."""
+        return f"{'(' if self.open_low else '['}{show(self.low)}, {show(self.high)}]"
+
+    def valid(self) -> str:
+        """The valid values in a few words: "int in [1, 4096]", "float or None in (0, 10]", "one of k1/k3"."""
+        if self.kind == "choice":
+            return "one of " + "/".join(self.choices)
+        if not self.is_number:
+            return self.kind
+        return f"{'float or None' if self.kind == 'float?' else self.kind} in {self.interval(_short)}"
+
+    def summary(self) -> str:
+        """Everything but the label: "float or None in (0, 10], default 0.2 — trust region of the ratio …"."""
+        return f"{self.valid()}, default {self.default!r} — {self.help}"
+
+
+FIELDS: dict[str, FieldInfo] = {f.name: FieldInfo(f.name, f.default, **f.metadata)
+                                for f in dataclasses.fields(PPOConfig)}
+
+
+def field_info(name: str) -> FieldInfo:
+    """The declaration of one field, or ConfigError listing the fields."""
+    if name not in FIELDS:
+        raise ConfigError(f"{name!r} is not a PPOConfig field; valid: {', '.join(FIELDS)}")
+    return FIELDS[name]
+
+
+def describe(name: str) -> str:
+    """One line: "clip_eps (ε) float or None in (0, 10], default 0.2 — trust region of the ratio (…)"."""
+    info = field_info(name)
+    return f"{info.label} {info.summary()}"
+
+
+def _short(bound) -> str:
+    """A bound as a reader writes it: 0.0 → "0", 1e6 → "1e6", 4096 → "4096"."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}".replace("e+0", "e").replace("e-0", "e-")
+
+
+# ------------------------------------------------------------------ validation
 def _check_together(values: dict) -> None:
     """Checks that involve two fields."""
     if values["batch_size"] % values["minibatch_size"]:
@@ -84,76 +194,55 @@ def _check_together(values: dict) -> None:
                           f"e.g. {_divisors(values['batch_size'])}")
 
 
-# field → (kind, low, high, choices); low/high inclusive unless noted in `_OPEN`
-_SPEC = {
-    "policy": ("str",), "reward_model": ("str",), "device": ("choice", ("cpu", "cuda", "auto")),
-    "seed": ("int", 0, 2**32 - 1), "iterations": ("int", 1, 100_000), "batch_size": ("int", 1, 4096),
-    "minibatch_size": ("int", 1, 4096), "ppo_epochs": ("int", 1, 100), "prompt_length": ("int", 1, 1024),
-    "response_length": ("int", 1, 1024), "kl_horizon": ("int", 1, 10**9), "sample_every": ("int", 1, 100_000),
-    "num_samples": ("int", 0, 4096),
-    "learning_rate": ("float", 0.0, 1.0, "open_low"), "max_grad_norm": ("float", 0.0, 1e6, "open_low"),
-    "temperature": ("float", 0.0, 100.0, "open_low"), "clip_eps": ("float?", 0.0, 10.0, "open_low"),
-    "clip_eps_value": ("float?", 0.0, 1e6, "open_low"), "vf_coef": ("float", 0.0, 1e6),
-    "ent_coef": ("float", 0.0, 10.0), "kl_coef": ("float", 0.0, 100.0), "kl_target": ("float?", 0.0, 1e6, "open_low"),
-    "gamma": ("float", 0.0, 1.0), "lam": ("float", 0.0, 1.0),
-    "kl_estimator": ("choice", ("k1", "k3")), "whiten_advantages": ("bool",),
-}
-
-
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0][:8]
 
 
-def _check(name: str, value):
+def _check(info: FieldInfo, value):
     """The value as the field's type (numpy scalars → Python numbers), or ConfigError naming the field,
     the value, the valid range or choices, and a fix."""
-    kind, *rest = _SPEC[name]
-    if kind == "str":
+    name = info.name
+    if info.kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}={value!r} must be a non-empty string: a bundled name "
                               f"('tiny-gpt2', 'tiny-reward'), a model name or a local folder")
         return value
-    if kind == "choice":
-        if value not in rest[0]:
-            raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(rest[0])}")
+    if info.kind == "choice":
+        if value not in info.choices:
+            raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(info.choices)}")
         return value
-    if kind == "bool":
+    if info.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{name}={value!r} must be True or False")
         return value
-    if kind == "float?" and value is None:
+    if info.kind == "float?" and value is None:
         return None
-    value = _as_number(name, kind, value, rest[0], rest[1])
-    _check_range(name, kind, value, *rest)
+    value = _as_number(info, value)
+    _check_range(info, value)
     return value
 
 
-def _as_number(name: str, kind: str, value, low, high):
+def _as_number(info: FieldInfo, value):
     """int for "int" fields, float for the others; numpy and other numeric scalars are converted."""
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if info.kind == "int" and not whole:
+        raise ConfigError(f"{info.name}={value!r} must be a whole number in {info.interval()}, "
+                          f"not {type(value).__name__}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if kind == "int":
-            raise ConfigError(f"{name}={value!r} must be a whole number in [{low}, {high}], "
-                              f"not {type(value).__name__}")
-        none = " or None" if kind == "float?" else ""
-        raise ConfigError(f"{name}={value!r} must be a number{none}, not {type(value).__name__}")
-    if kind == "int":
-        if not isinstance(value, numbers.Integral):
-            raise ConfigError(f"{name}={value!r} must be a whole number in [{low}, {high}], "
-                              f"not {type(value).__name__}")
-        return int(value)
-    return float(value)
+        none = " or None" if info.kind == "float?" else ""
+        raise ConfigError(f"{info.name}={value!r} must be a number{none}, not {type(value).__name__}")
+    return int(value) if info.kind == "int" else float(value)
 
 
-def _check_range(name: str, kind: str, value, low, high, *open_low) -> None:
+def _check_range(info: FieldInfo, value) -> None:
     if not math.isfinite(value):
-        raise ConfigError(f"{name}={value!r} must be a finite number in "
-                          f"{'(' if open_low else '['}{low}, {high}]")
-    if value < low or value > high or (open_low and value == low):
-        bracket = "(" if open_low else "["
-        hint = "; use None for no clipping" if kind == "float?" and name.startswith("clip") else ""
-        raise ConfigError(f"{name}={value!r} is out of range; valid: {bracket}{low}, {high}]{hint}")
+        raise ConfigError(f"{info.name}={value!r} must be a finite number in {info.interval()}")
+    if value < info.low or value > info.high or (info.open_low and value == info.low):
+        hint = "; use None for no clipping" if info.kind == "float?" and info.name.startswith("clip") else ""
+        raise ConfigError(f"{info.name}={value!r} is out of range; valid: {info.interval()}{hint}")
 
 
+# ------------------------------------------------------------------ presets
 PRESETS: dict[str, dict] = {
     "tiny": {},
     # seconds, for tests and notebooks in CI: same code, smaller batches, a bolder step size
@@ -163,3 +252,9 @@ PRESETS: dict[str, dict] = {
              "batch_size": 64, "minibatch_size": 16, "response_length": 48, "prompt_length": 16,
              "learning_rate": 1.41e-5, "temperature": 1.0, "kl_target": 6.0, "iterations": 100},
 }
+
+
+def check_preset(name: str) -> None:
+    """ConfigError unless `name` is one of the PRESETS (used by `PPOConfig.preset` and the CLI)."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset={name!r} is not a preset; choose one of {sorted(PRESETS)}")

@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .plots import METRICS, legend_below, seed_band, wrapped
+from .figure_style import METRICS, legend_below, seed_band, style_axes, wrapped
 from .trainer import Run
 
-# metric → healthy (low, high), or None where no fixed range applies; names and units live in plots.METRICS
+# metric → healthy (low, high), or None where no fixed range applies; names and units live in figure_style.METRICS
 BANDS = {
     # up is good; its scale is the reward model's (standardised), so no fixed band: read the trend
     "env/reward_mean": None,
@@ -57,19 +57,16 @@ def as_groups(run_or_runs) -> dict[str, list[Run]]:
 def panel(ax, groups: dict[str, list[Run]], metric: str, single_run: bool = False) -> None:
     """One metric: its healthy band in green, then each group's mean line (min–max band over seeds).
 
-    Runs of unequal length are averaged over the runs that reached each iteration (`plots.seed_band`).
+    Runs of unequal length are averaged over the runs that reached each iteration (`figure_style.seed_band`).
     """
     title, ylabel, healthy = HEALTHY[metric]
     if healthy is not None:
         ax.axhspan(*healthy, color=HEALTHY_COLOUR, alpha=0.6, zorder=0)
     for name, runs in groups.items():
         seed_band(ax, runs, metric, name, single_run=single_run)
-    ax.set_title(title if healthy else f"{title} (read the trend)", fontsize=10)
-    ax.set_xlabel("PPO iteration", fontsize=9)
-    ax.set_ylabel(wrapped(ylabel, 24), fontsize=9)
-    ax.tick_params(labelsize=9)
+    style_axes(ax, title if healthy else f"{title} (read the trend)", "PPO iteration", wrapped(ylabel, 24),
+               legend=False, fontsize=9)                                    # one legend, in the ninth cell
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
 
 
 def dashboard(run_or_runs, title: str | None = None):

@@ -1,10 +1,12 @@
-"""What an exercise is, and how an answer is read: the `Exercise` record, number parsing, checker builders.
+"""What an exercise is, and how an answer is read: the `Exercise` record, number parsing, checker builders
+(`numeric` for a one-number answer, `matches` for a small function, `gives` and `says` for known slips).
 
 Every module of the bank (`exercise_bank_00_03`, ...) builds its exercises from these; `exercises` (the machinery)
 re-exports `Exercise`.
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Callable
@@ -95,16 +97,38 @@ def close(target: float, tol: float = 1e-6) -> Callable[[object], bool]:
     return correct
 
 
-def matches(reference: Callable, cases) -> Callable[[object], bool]:
-    """A checker of a learner's small function: the reference's value on every case of arguments."""
-    return lambda fn: callable(fn) and all(near(fn(*args), reference(*args)) for args in cases)
+def numeric(question: str, answer: float, hints: tuple[str, str], solution: str, *, stars: int, minutes: int,
+            tol: float = 1e-6, slips: dict[float, str] | None = None, mistakes: tuple = ()) -> Exercise:
+    """An exercise whose answer is one number, right within `tol` of `answer`.
+
+    `slips`: wrong value → its targeted hint, each recognised within the same `tol`; `mistakes`: further
+    (detector, hint) pairs, tried after the slips (a slip that needs another tolerance).
+    """
+    found = tuple((close(value, tol), hint) for value, hint in (slips or {}).items())
+    return Exercise(question, close(answer, tol), hints, solution, stars, minutes, found + tuple(mistakes))
 
 
-def gives(value: float, *args) -> Callable[[object], bool]:
-    """A detector of a known slip in a function answer: on `args` it returns `value`."""
-    return lambda fn: callable(fn) and near(fn(*args), value)
+def _returns(fn, args: tuple, want) -> bool:
+    """`fn(*args)` is `want`: a number up to float32 rounding (`near`), or a list of numbers entry by entry (any
+    sequence `as_numbers` reads, of the same length). `fn` gets its own copy of `args`: a function that edits
+    its input in place cannot change the next check's."""
+    got = fn(*copy.deepcopy(args))
+    if isinstance(want, list):
+        values = as_numbers(got)
+        return values is not None and len(values) == len(want) and all(near(x, w) for x, w in zip(values, want))
+    return near(got, want)
+
+
+def matches(cases) -> Callable[[object], bool]:
+    """A checker of a learner's small function: on every case `(*args, want)` it returns `want` (`_returns`)."""
+    return lambda fn: callable(fn) and all(_returns(fn, case[:-1], case[-1]) for case in cases)
+
+
+def gives(value, *args) -> Callable[[object], bool]:
+    """A detector of a known slip in a function answer: on `args` it returns `value` (`_returns`)."""
+    return lambda fn: callable(fn) and _returns(fn, args, value)
 
 
 def says(*texts: str) -> Callable[[object], bool]:
-    """A detector of a known slip in a text answer: one of `texts` (any case, spaces ignored)."""
+    """A checker (or a slip detector) of a text answer: one of `texts` (any case, spaces ignored)."""
     return lambda a: str(a).replace(" ", "").lower() in texts

@@ -134,8 +134,6 @@ def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed:
 
     Tokens come back as strings, one list per completion; tensors are (B, L).
     """
-    from . import trainer
-
     torch.manual_seed(seed)
     batch = rollout_batch(models, prompts, config)
     r, advantages, returns, kl = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)

@@ -107,8 +107,9 @@ def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | Non
     if bug.tweak is not None:
         base = copy.deepcopy(base)
         bug.tweak(base)
-    return over_seeds(broken_config(name, config).replace(**(changes or {})), seeds, base, use_cache and bug.tweak is None,
-                      overrides=bug.overrides or None, **train_kwargs)
+    broken = broken_config(name, config).replace(**(changes or {}))
+    return over_seeds(broken, seeds, base, use_cache and bug.tweak is None, overrides=bug.overrides or None,
+                      **train_kwargs)
 
 
 def read_metric(runs: list[Run], metric: str, reduce: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 
-def per_token_rewards(scores, kl, mask, kl_coef: float) -> torch.Tensor:
+def per_token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
     """r_t = −β·KL_t on every valid token, plus the score at the last valid token (Ziegler et al., 2019).
 
     scores (B,), kl (B, T), mask (B, T) → rewards (B, T).

@@ -17,11 +17,18 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
 
 
-def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps):
+def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Var(x) over the valid tokens: masked_mean((x − x̄)²) with x̄ = masked_mean(x) (no Bessel correction)."""
+    return masked_mean((x - masked_mean(x, mask)) ** 2, mask)
+
+
+def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                clip_eps: float | None) -> tuple[torch.Tensor, dict]:
     """Clipped surrogate (tổn thất chính sách, notebook 04), negated to be minimised.
 
     ratio = exp(log π − log π_old);  loss = mean(max(−A·ratio, −A·clip(ratio, 1−ε, 1+ε))) = −L_clip.
     `clip_eps=None` drops the clip (the plain policy-gradient surrogate, for ablations).
+    logprobs, old_logprobs, advantages, mask (B, T) → loss () and stats (clipfrac, approx_kl, ratio_mean).
     """
     log_ratio = (logprobs - old_logprobs).masked_fill(~mask, 0.0)   # (B, T)
     ratio = torch.exp(log_ratio)                                      # (B, T)
@@ -40,11 +47,13 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps):
     return loss, stats
 
 
-def value_loss(values, old_values, returns, mask, clip_eps_value):
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
+               clip_eps_value: float | None) -> tuple[torch.Tensor, dict]:
     """Value loss (tổn thất giá trị, notebook 03): clipped squared error of V against the returns R.
 
     v_clip = V_old + clip(V − V_old, −ε_v, ε_v);  loss = ½·mean(max((V − R)², (v_clip − R)²)).
     `clip_eps_value=None` gives the plain ½·mean((V − R)²).
+    values, old_values, returns, mask (B, T) → loss () and stats (vf_clipfrac).
     """
     vf_loss1 = (values - returns) ** 2                                # (B, T)
     if clip_eps_value is None:
@@ -82,7 +91,8 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: 
     raise ValueError(f"kl_estimator={estimator!r} is not an estimator; choose 'k1' or 'k3'")
 
 
-def ppo_loss(pg_loss, vf_loss, entropy, vf_coef: float, ent_coef: float) -> torch.Tensor:
+def ppo_loss(pg_loss: torch.Tensor, vf_loss: torch.Tensor, entropy: torch.Tensor, vf_coef: float,
+             ent_coef: float) -> torch.Tensor:
     """The PPO objective to minimise (notebook 06): −(L_clip − c1·L_VF + c2·S).
 
     = pg_loss + c1·vf_loss − c2·S, with pg_loss = −L_clip and vf_loss = L_VF.

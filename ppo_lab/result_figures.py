@@ -1,27 +1,49 @@
-"""Figures and tables of what training produced: the reward model's accuracy and score histogram (notebook 01),
-a sweep's grid of final values, each setting's path through (KL, reward), proxy reward against the gold judge,
-the k1/k3 KL estimates (06), and a table of completions to read (00).
+"""Figures and tables of what training produced: logged metrics over iterations (every notebook), the reward
+model's accuracy and score histogram (notebook 01), a sweep's grid of final values, each setting's path through
+(KL, reward), proxy reward against the gold judge, the k1/k3 KL estimates (06), and a table of completions to
+read (00).
 
-Built on the shared figure machinery in `plots`, which re-exports them as `lab.plots.<name>`.
+Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from .plots import (
+from .figure_style import (
     draw_band,
+    group_label,
     legend_below,
     metric_label,
     metric_title,
+    metric_unit,
     ragged,
     runs_label,
     seed_band,
-    seed_label,
     style_axes,
     wrapped,
 )
+
+
+def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False):
+    """One panel per metric (titled by `METRICS`); each group (a setting → its runs over seeds) is a line
+    with a band, one legend below all panels.
+
+    `single_run=True` labels one-run groups by their name alone (see `seed_band`).
+    """
+    width = min(10.0, 2.2 + 3.4 * len(metrics))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4.2), squeeze=False, layout="constrained")
+    for ax, metric in zip(axes[0], metrics):
+        for label, runs in groups.items():
+            seed_band(ax, runs, metric, label, single_run=single_run)
+        style_axes(ax, wrapped(metric_title(metric), 30), "PPO iteration", wrapped(metric_unit(metric), 32),
+                   legend=False)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # iterations are whole numbers
+    legend_below(fig, axes)
+    fig.suptitle(title)
+    return fig
 
 
 def accuracy_curves(groups: dict, title: str):
@@ -31,10 +53,7 @@ def accuracy_curves(groups: dict, title: str):
         histories = [m.history for m in models]
         steps = [s for s, _ in max(histories, key=len, default=[])]
         series = [[a for _, a in h] for h in histories if h]
-        lengths = [len(s) for s in series]
-        short, empty = [n for n in lengths if n < max(lengths, default=0)], [""] * (len(histories) - len(series))
-        text = seed_label(label, lengths, short, empty, unit="evaluation")
-        draw_band(ax, steps, series, text, marker="o")
+        draw_band(ax, steps, series, group_label(label, histories, unit="evaluation"), marker="o")
     ax.axhline(0.5, color="grey", ls=":", lw=1, label="chance")
     style_axes(ax, title, "training step (batches of preference pairs)", "held-out pairwise accuracy")
     return fig
@@ -47,7 +66,7 @@ def score_histogram(pos, neg, threshold: float, title: str):
     ax.hist(neg, bins=bins, alpha=0.6, label="negative reviews (human label)", color="C0")
     ax.hist(pos, bins=bins, alpha=0.6, label="positive reviews (human label)", color="C3")
     ax.axvline(threshold, color="black", ls="--", lw=1, label=f"positive threshold {threshold:+.2f}")
-    style_axes(ax, title, "reward-model score (std units)", "number of texts", grid=False)
+    style_axes(ax, title, "reward-model score (std units)", "number of texts", grid=None)
     return fig
 
 
@@ -60,7 +79,7 @@ def heatmap(grid, xs, ys, title: str, xlabel: str, ylabel: str, value_label: str
     ax.set_yticks(range(len(ys)), [str(y) for y in ys])
     for (i, j), v in np.ndenumerate(grid):
         ax.text(j, i, f"{v:+.2f}", ha="center", va="center", color="white" if v < grid.mean() else "black")
-    style_axes(ax, title, xlabel, ylabel, legend=False, grid=False)
+    style_axes(ax, title, xlabel, ylabel, legend=False, grid=None)
     fig.colorbar(image, ax=ax, label=value_label)
     return fig
 
@@ -87,12 +106,9 @@ def proxy_vs_gold(groups: dict, title: str, gold: str = "gold/vader_mean"):
     for label, runs in groups.items():
         line = seed_band(ax, runs, "env/reward_mean", f"{label}: proxy reward")
         seed_band(right, runs, gold, f"{label}: {metric_title(gold)}", color=line.get_color(), alpha=0.12, ls="--")
-    ax.set_xlabel("PPO iteration")
-    ax.set_ylabel(wrapped(metric_label("env/reward_mean") + " — solid", 40))
-    right.set_ylabel(wrapped(metric_label(gold) + " — dashed", 40))
+    style_axes(ax, title, "PPO iteration", wrapped(metric_label("env/reward_mean") + " — solid", 40), legend=False)
+    right.set_ylabel(wrapped(metric_label(gold) + " — dashed", 40))     # the twin axis: the gold judge's scale
     legend_below(fig, [ax, right], ncol=2)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
     return fig
 
 
@@ -105,11 +121,8 @@ def kl_estimators(k1, k3, title: str):
         ax.hist(values, bins=bins, alpha=0.55, color=color, label=f"{name}  (mean {values.mean():.3f})")
         ax.axvline(values.mean(), color=color, ls="--")
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("per-token KL estimate (nats)")
-    ax.set_ylabel("number of tokens")
     ax.set_yscale("log")
-    ax.set_title(title)
-    legend_below(fig, ax)
+    style_axes(ax, title, "per-token KL estimate (nats)", "number of tokens", grid=None)
     return fig
 
 

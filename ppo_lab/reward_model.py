@@ -29,6 +29,11 @@ def crop(ids: list[int], length: int, rng: random.Random) -> list[int]:
     return ids[start:start + length]
 
 
+def window(tokenizer, ids: list[int], length: int, rng: random.Random) -> list[int]:
+    """What the reward model reads of a text: `<eos>` + a random window of `length − 1` tokens, `length` in all."""
+    return [tokenizer.eos_token_id] + crop(ids, length - 1, rng)
+
+
 def encode_batch(tokenizer, seqs: list[list[int]]) -> dict:
     """Right-pad token lists into input_ids / attention_mask."""
     width = max(len(s) for s in seqs)
@@ -49,7 +54,7 @@ def raw_scores(model, tokenizer, seqs: list[list[int]], batch: int = 128) -> tor
 
 def reward_model_from_lm(lm):
     """A GPT2ForSequenceClassification with one output whose trunk starts as the language model's."""
-    from transformers import GPT2ForSequenceClassification
+    from transformers import GPT2ForSequenceClassification  # here, not at the top: it adds ~2.5 s to `import ppo_lab`
 
     fields = {k: v for k, v in lm.config.to_dict().items() if k not in ("id2label", "label2id")}
     model = GPT2ForSequenceClassification(lm.config.__class__(**fields, id2label={0: "reward"}))
@@ -60,9 +65,10 @@ def reward_model_from_lm(lm):
 def pairwise_accuracy(model, tokenizer, pairs: list[tuple[list[int], list[int]]], length: int, seed: int = 0) -> float:
     """Fraction of (chosen, rejected) pairs the model ranks right, on `<eos>` + random (length − 1)-token windows."""
     rng = random.Random(seed + length)
-    cut = lambda seqs: [[tokenizer.eos_token_id] + crop(s, length - 1, rng) for s in seqs]
     chosen, rejected = zip(*pairs)
-    return float((raw_scores(model, tokenizer, cut(chosen)) > raw_scores(model, tokenizer, cut(rejected))).float().mean())
+    chosen = [window(tokenizer, s, length, rng) for s in chosen]        # all chosen windows first, then the
+    rejected = [window(tokenizer, s, length, rng) for s in rejected]    # rejected ones, from the one `rng`
+    return float((raw_scores(model, tokenizer, chosen) > raw_scores(model, tokenizer, rejected)).float().mean())
 
 
 def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32,
@@ -89,8 +95,8 @@ def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], ste
             if noise and rng.random() < noise:
                 c, r = r, c                                                  # a labeller's mistake
             length = max(rng.randint(*lengths), rng.randint(*lengths))
-            chosen.append([tokenizer.eos_token_id] + crop(c, length, rng))
-            rejected.append([tokenizer.eos_token_id] + crop(r, length, rng))
+            chosen.append(window(tokenizer, c, 1 + length, rng))          # <eos> + `length` tokens
+            rejected.append(window(tokenizer, r, 1 + length, rng))
         scores = model(**encode_batch(tokenizer, chosen + rejected)).logits[:, 0]  # (2B,)
         loss = bradley_terry_loss(scores[:batch], scores[batch:])
         optimiser_step(model, opt, loss, lr_at(step, steps, lr, lr_floor, warmup), bar, step)

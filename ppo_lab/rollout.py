@@ -104,6 +104,15 @@ def response_logits(lm_or_policy, ids, mask, response_length: int, temperature: 
     return logits[:, :-1] / temperature, None                          # (B, L, V)
 
 
+def response_logprobs(model, ids, mask, response, config):
+    """Logits, log π(response token) and values of a model on prompt + response (values: None without a head).
+
+    ids, mask (B, P + L), response (B, L) → logits (B, L, V), log-probs (B, L), values (B, L).
+    """
+    logits, values = response_logits(model, ids, mask, config.response_length, config.temperature)  # (B, L, V)
+    return logits, logprobs_from_logits(logits, response), values                                 # (B, L)
+
+
 def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -> torch.Tensor:
     """The reward model's score of prompt + completion, one per row (B,).
 
@@ -144,11 +153,12 @@ class Rollout:
     scores: torch.Tensor         # (B,) reward model's score
     entropy: float               # mean per-token entropy of π_old's next-token distributions
     readable_completions: list[str] = field(default_factory=list)  # what a learner reads: end-of-text as ∎
+    gold: list[float] = field(default_factory=list)  # VADER's scores, set after Phase I (`metrics.judge`): no loss
 
 
 @torch.inference_mode()
 def rollout(models, prompts: list[str], config) -> Rollout:
-    """Phase I: sample completions, then one pass each of policy (+ values), reference, reward model."""
+    """Phase I: sample completions, then one pass each of policy (+ values), reference and reward model."""
     policy, tokenizer = models.policy, models.tokenizer
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, policy.device)       # (B, P)
     L = config.response_length
@@ -156,10 +166,8 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     ids = torch.cat([prompt_ids, response], dim=1)                                     # (B, P + L)
     attention_mask = torch.cat([prompt_mask, torch.ones_like(response)], dim=1)        # (B, P + L)
     mask = torch.ones_like(response, dtype=torch.bool)                                 # (B, L)
-    logits, values = response_logits(policy, ids, attention_mask, L, config.temperature)
-    logprobs = logprobs_from_logits(logits, response)                                  # (B, L)
-    ref_logits, _ = response_logits(models.ref, ids, attention_mask, L, config.temperature)
-    ref_logprobs = logprobs_from_logits(ref_logits, response)                          # (B, L)
+    logits, logprobs, values = response_logprobs(policy, ids, attention_mask, response, config)  # (B, L, V), (B, L)
+    _, ref_logprobs, _ = response_logprobs(models.ref, ids, attention_mask, response, config)   # (B, L)
     completions = tokenizer.batch_decode(response, skip_special_tokens=True)
     texts = [p + c for p, c in zip(prompts, completions)]
     scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)

@@ -1,7 +1,7 @@
 """Figures token by token: each token of a completion on a box coloured by its value (notebook 02's token
-inspector, `tokens.show_tokens`), and the next-token distribution at one temperature (notebook 05's explorer).
+inspector, `token_view.show_tokens`), and the next-token distribution at one temperature (notebook 05's explorer).
 
-Built on the shared figure machinery in `plots`, which re-exports them as `lab.plots.<name>`.
+Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm
 
-from .plots import legend_below, wrapped
+from .figure_style import style_axes, wrapped
 
 TOKEN_FONT = 9        # pt: the token inspector's text
 
@@ -77,9 +77,10 @@ def token_heatmap(tokens: list[list[str]], values, title: str, label: str, promp
                 color="dimgrey" if box is None else "black", style="italic" if box is None else "normal")
     ax.set_xlim(0, 9.6 / char_in)
     ax.set_ylim(-lines + 0.7, 0.7)
-    ax.axis("off")
+    ax.axis("off")                                        # a page of tokens: no axes to label, only the title
     ax.set_title(title)
-    note = f"; colour clipped at ±{limit:.3g} (95th percentile of |value|), outlined tokens lie beyond" if clipped else ""
+    note = (f"; colour clipped at ±{limit:.3g} (95th percentile of |value|), outlined tokens lie beyond" if clipped
+            else "")
     cax = fig.add_axes((0.2, 0.75 / height, 0.6, 0.14 / height))
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal",
                  extend="both" if clipped else "neither", label=wrapped(label + note, 110))
@@ -94,9 +95,6 @@ def next_token_figure(tokens: list[str], probs, temperature: float, entropy: flo
                                             f"{probs.sum():.0%} of the probability")
     ax.set_xticks(x, [repr(t)[1:-1] for t in tokens], rotation=60, ha="right", fontsize=9)
     ax.set_ylim(0, 1.15 * max(float(probs.max(initial=0.0)), 1e-3))   # autoscaled: at T = 3 the bars are tiny
-    ax.set_xlabel("next token (the most likely ones)")
-    ax.set_ylabel("probability π(token | prompt)\n(scale follows T)")
-    ax.set_title(f"Next token after {prompt!r}: entropy S = {entropy:.2f} nats")
-    legend_below(fig, ax)
-    ax.grid(alpha=0.3, axis="y")
+    style_axes(ax, f"Next token after {prompt!r}: entropy S = {entropy:.2f} nats", "next token (the most likely ones)",
+               "probability π(token | prompt)\n(scale follows T)", grid="y")
     return fig

@@ -14,11 +14,11 @@ import torch
 
 from .config import ConfigError, PPOConfig
 from .experiments import inspect_rollout
-from .losses import logprobs_from_logits
 from .models import Models
 from .plots import token_heatmap
-from .rollout import response_logits, token_texts
-from .trainer import ENGINE_FUNCTIONS, Run, plural, ppo_step, prompt_pool
+from .rollout import response_logprobs, token_texts
+from .run_checks import plural, prompt_pool
+from .trainer import ENGINE_FUNCTIONS, Run, ppo_step
 
 BY = {  # by → (key in the inspected batch, colour-bar label)
     "ratio": ("ratio_minus_1", "ratio − 1 = π_θ / π_old − 1"),
@@ -43,9 +43,8 @@ def ratio_after_update(models: Models, config: PPOConfig, inspected: dict, updat
         ppo_step(policy_models, optimizer, batch, everything, inspected["advantages"], inspected["returns"],
                  config, ENGINE_FUNCTIONS)
     with torch.no_grad():
-        logits, _ = response_logits(policy_models.policy, batch.ids, batch.attention_mask, config.response_length,
-                                    config.temperature)                                 # (B, L, V)
-        logprobs = logprobs_from_logits(logits, batch.response)                        # (B, L)
+        _, logprobs, _ = response_logprobs(policy_models.policy, batch.ids, batch.attention_mask, batch.response,
+                                           config)                                      # (B, L)
     return torch.exp(logprobs - batch.logprobs)                                         # (B, L)
 
 

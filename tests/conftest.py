@@ -43,11 +43,11 @@ def no_network(monkeypatch):
 @pytest.fixture
 def assets_copy(tmp_path, monkeypatch):
     """A private copy of assets/ that a test may break."""
-    from ppo_lab import models as models_lib
+    from ppo_lab import bundled
 
     copy_dir = tmp_path / "assets"
-    shutil.copytree(models_lib.ASSETS_DIR, copy_dir)
-    monkeypatch.setattr(models_lib, "ASSETS_DIR", str(copy_dir))
+    shutil.copytree(bundled.ASSETS_DIR, copy_dir)
+    monkeypatch.setattr(bundled, "ASSETS_DIR", str(copy_dir))
     return copy_dir
 
 

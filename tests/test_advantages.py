@@ -89,14 +89,14 @@ def gae_reference(rewards, values, lengths, gamma, lam):
     for b in range(B):
         L = lengths[b]
 
-        def V(t):
+        def V(t, b=b, L=L):
             return values[b][t] if t < L else 0.0     # 0 after the last valid token
 
         deltas = [rewards[b][t] + gamma * V(t + 1) - V(t) for t in range(L)]
         for t in range(L):
             a = 0.0
-            for l in range(L - t):
-                a += (gamma * lam) ** l * deltas[t + l]
+            for k in range(L - t):
+                a += (gamma * lam) ** k * deltas[t + k]
             adv[b][t] = a
             ret[b][t] = a + values[b][t]
     return adv, ret

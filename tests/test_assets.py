@@ -6,19 +6,19 @@ import re
 import pytest
 import torch
 
-from ppo_lab import data, models
+from ppo_lab import bundled, data, models
 from ppo_lab.build.evaluate import held_out_accuracy
 from ppo_lab.rollout import positive_threshold, reward_scores, sample
 
-MANIFEST = json.load(open(os.path.join(models.ASSETS_DIR, "MANIFEST.json")))
+MANIFEST = json.load(open(os.path.join(bundled.ASSETS_DIR, "MANIFEST.json")))
 
 
 def test_manifest_checksums_match_files():
     assert MANIFEST["files"], "the manifest lists no files"
     for rel, meta in MANIFEST["files"].items():
-        path = os.path.join(models.ASSETS_DIR, rel)
+        path = os.path.join(bundled.ASSETS_DIR, rel)
         assert os.path.getsize(path) == meta["bytes"], rel
-        assert models.sha256(path) == meta["sha256"], rel
+        assert bundled.sha256(path) == meta["sha256"], rel
 
 
 def test_assets_are_safetensors_and_small():

@@ -81,7 +81,7 @@ def test_an_entry_we_may_not_read_is_reported_as_such_and_left_in_place(denied, 
     if denied == "manifest":                                               # someone else's entry, mode 0700
         monkeypatch.setattr(cache, "open", denied_under(entry, open), raising=False)
     else:
-        monkeypatch.setattr(cache.models_lib, "sha256", denied_under(entry, cache.models_lib.sha256))
+        monkeypatch.setattr(cache.bundled, "sha256", denied_under(entry, cache.bundled.sha256))
     capsys.readouterr()
     run, = experiments.over_seeds(TINY, (0,), bundled, progress=False)
     out = capsys.readouterr().out
@@ -123,7 +123,7 @@ def test_orphaned_tmp_folders_are_removed_but_a_live_writer_is_left_alone(tmp_pa
 def test_the_key_includes_the_thread_count(monkeypatch):
     keys = {}
     for threads in (1, 2, 1):
-        monkeypatch.setattr(cache.torch, "get_num_threads", lambda: threads)
+        monkeypatch.setattr(cache.torch, "get_num_threads", lambda threads=threads: threads)
         keys.setdefault(threads, set()).add(cache.run_key(TINY, "w" * 64, "cpu"))
     assert len(keys[1]) == 1 and keys[1] != keys[2]
 
@@ -131,7 +131,7 @@ def test_the_key_includes_the_thread_count(monkeypatch):
 def test_the_key_includes_the_cpu_kernels(monkeypatch):
     keys = set()
     for capability in ("DEFAULT", "AVX2", "AVX512"):
-        monkeypatch.setattr(cache.torch.backends.cpu, "get_cpu_capability", lambda: capability)
+        monkeypatch.setattr(cache.torch.backends.cpu, "get_cpu_capability", lambda capability=capability: capability)
         keys.add(cache.run_key(TINY, "w" * 64, "cpu"))
     assert len(keys) == 3
 

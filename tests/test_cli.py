@@ -30,6 +30,28 @@ def test_help_documents_every_option_with_examples(command, capsys):
             pytest.fail(f"{action.option_strings} has no help text")
 
 
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_help_lists_every_config_field_with_its_range_and_default(command, capsys):
+    from ppo_lab.config import FIELDS
+
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    listing = out.split("config fields (--set KEY=VALUE")[1]
+    for name, info in FIELDS.items():
+        assert re.search(rf"^  {re.escape(info.label)} +{re.escape(info.valid())}, default ", listing, re.M), name
+    assert "  clip_eps (ε)          float or None in (0, 10], default 0.2 — trust region of the ratio" in listing
+    assert max(len(line) for line in listing.splitlines()) <= 100
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "clip_eps=0.2"], ["warm-cache"]])
+def test_an_unknown_preset_exits_2_with_the_presets(command, tmp_path, capsys, no_training):
+    out = [] if command == ["warm-cache"] else ["--out", str(tmp_path / "x")]
+    assert cli.main(command + ["--preset", "huge"] + out) == 2
+    assert "error: preset='huge' is not a preset; choose one of ['ci', 'gpt2', 'tiny']" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_bad_set_exits_2_with_the_field_name_and_no_traceback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "ppo_lab", "train", "--out", str(tmp_path / "x"),
                           "--set", "clip_eps=abc"], check=False, capture_output=True, text=True, timeout=300)

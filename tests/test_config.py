@@ -46,3 +46,55 @@ def test_presets_are_valid_and_replace_revalidates():
 
 def test_config_errors_are_value_errors():
     assert issubclass(ConfigError, ValueError)
+
+
+# ---------------------------------------------------------------- every field declares its meaning and range
+def test_every_field_declares_help_a_kind_and_a_valid_default():
+    import dataclasses
+
+    from ppo_lab.config import FIELDS
+
+    assert list(FIELDS) == [f.name for f in dataclasses.fields(PPOConfig)]
+    for name, info in FIELDS.items():
+        assert info.help.strip() and info.kind in ("int", "float", "float?", "choice", "str", "bool"), name
+        if info.is_number:
+            assert info.low is not None and info.high is not None and info.low < info.high, name
+            if info.default is not None or info.kind != "float?":
+                assert info.low <= info.default <= info.high and not (info.open_low and info.default == info.low), name
+        if info.kind == "choice":
+            assert info.default in info.choices, name
+        assert getattr(PPOConfig(), name) == info.default
+
+
+def test_field_info_carries_the_symbols_and_lecture_terms():
+    from ppo_lab.config import field_info
+
+    symbols = {"clip_eps": "ε", "clip_eps_value": "ε_v", "vf_coef": "c1", "ent_coef": "c2", "kl_coef": "β",
+               "gamma": "γ", "lam": "λ", "learning_rate": ""}
+    assert {name: field_info(name).symbol for name in symbols} == symbols
+    assert field_info("gamma").term == "γ of GAE" and field_info("seed").term == ""
+    assert field_info("clip_eps").term == "ε: trust region (vùng tin cậy) of the policy loss (tổn thất chính sách)"
+    assert field_info("kl_estimator").choices == ("k1", "k3")
+    with pytest.raises(ConfigError, match=r"'clip' is not a PPOConfig field; valid: policy, reward_model, seed"):
+        field_info("clip")
+
+
+def test_describe_is_one_line_with_symbol_range_default_and_help():
+    from ppo_lab.config import FIELDS, describe
+
+    assert describe("clip_eps") == ("clip_eps (ε) float or None in (0, 10], default 0.2 — trust region of the "
+                                    "ratio (None: no clipping)")
+    assert describe("batch_size") == "batch_size int in [1, 4096], default 64 — prompts per rollout"
+    assert describe("kl_estimator").startswith("kl_estimator one of k1/k3, default 'k1' — ")
+    assert describe("whiten_advantages").startswith("whiten_advantages bool, default True — ")
+    for name in FIELDS:
+        assert describe(name).startswith(name) and "\n" not in describe(name)
+
+
+def test_check_preset_is_the_one_preset_check():
+    from ppo_lab.config import check_preset
+
+    check_preset("gpt2")
+    with pytest.raises(ConfigError) as err:
+        check_preset("huge")
+    assert str(err.value) == "preset='huge' is not a preset; choose one of ['ci', 'gpt2', 'tiny']"

@@ -5,8 +5,8 @@ import torch
 
 matplotlib.use("Agg")
 
-from ppo_lab import diversity, objective, plots, trainer
-from ppo_lab.config import PPOConfig
+from ppo_lab import diversity, figure_style, objective, plots, trainer
+from ppo_lab.config import ConfigError, PPOConfig
 from ppo_lab.rollout import rollout
 
 
@@ -37,6 +37,51 @@ def test_objective_terms_match_the_engine_loss(models):
     assert all(t["grad_norm"] > 0 for t in terms.values())
     fig = plots.term_bars(terms, "terms")
     assert fig.axes[0].get_title() and fig.axes[1].get_ylabel()
+
+
+def engine_batch(models, config):
+    """A rollout of 8 prompts with the engine's own advantages and returns."""
+    torch.manual_seed(0)
+    batch = rollout(models, ["this movie"] * 8, config)
+    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
+    return batch, adv, ret
+
+
+def test_objective_terms_follow_a_learners_overrides(models):
+    config = PPOConfig.preset("ci", batch_size=8, minibatch_size=8, ent_coef=0.05)
+    batch, adv, ret = engine_batch(models, config)
+
+    def doubled_policy_loss(*args):
+        loss, stats = trainer.ENGINE_FUNCTIONS["policy_loss"](*args)
+        return 2 * loss, stats
+
+    plain = objective.objective_terms(models, batch, adv, ret, config)
+    mine = objective.objective_terms(models, batch, adv, ret, config, overrides={"policy_loss": doubled_policy_loss})
+    policy = "policy  −L_clip"
+    assert mine[policy]["value"] == 2 * plain[policy]["value"]
+    assert mine[policy]["weighted"] == 2 * plain[policy]["weighted"]
+    assert mine[policy]["grad_norm"] == pytest.approx(2 * plain[policy]["grad_norm"], rel=1e-6)
+    assert plain[policy]["grad_norm"] > 0
+    for other in ("value  c1·L_VF", "entropy  −c2·S"):
+        assert mine[other] == plain[other], other
+    with pytest.raises(ConfigError, match="policy_los"):
+        objective.objective_terms(models, batch, adv, ret, config, overrides={"policy_los": doubled_policy_loss})
+
+
+@pytest.mark.parametrize("ent_coef", [0.0, 0.05])
+def test_loss_terms_give_the_numbers_of_ppo_step(models, ent_coef):
+    config = PPOConfig.preset("ci", batch_size=8, minibatch_size=8, ent_coef=ent_coef, vf_coef=0.5)
+    batch, adv, ret = engine_batch(models, config)
+    idx = torch.arange(8)
+    fns = trainer.ENGINE_FUNCTIONS
+    pg, vf, s, stats = trainer.loss_terms(models, batch, idx, adv, ret, config, fns, with_entropy=ent_coef > 0)
+    total = fns["ppo_loss"](pg, vf, s, config.vf_coef, config.ent_coef)
+    step = trainer.ppo_step(models, torch.optim.SGD(models.policy.parameters(), lr=0.0), batch, idx, adv, ret,
+                            config, fns)
+    assert (step["loss/policy"], step["loss/value"], step["entropy"], step["loss/total"]) == (
+        pg.item(), vf.item(), s.item(), total.item())
+    assert {k: step[k] for k in stats} == stats
+    assert (s.item() == 0.0) == (ent_coef == 0.0)
 
 
 def test_grad_norm_by_hand():
@@ -80,7 +125,7 @@ def test_curves_name_each_metric_in_words_and_keep_the_legend_off_the_data():
     legend = fig.legends[0]
     assert not any(ax.get_tightbbox().overlaps(legend.get_window_extent()) for ax in fig.axes)
     assert [t.get_text() for t in legend.get_texts()] == ["vf_coef=0.1 (mean of 2 seeds)", "vf_coef=1.0 (1 seed)",
-                                                          plots.BAND]
+                                                          figure_style.BAND]
     assert plots.seeds_note(1) == "1 seed" and plots.seeds_note(3) == "mean of 3 seeds"
 
 

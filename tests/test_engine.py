@@ -41,7 +41,8 @@ def test_rollout_shapes_and_exact_response_length(models):
     L = CI.response_length
     assert batch.response.shape == (3, L) and batch.mask.all()
     assert batch.logprobs.shape == batch.ref_logprobs.shape == batch.values.shape == (3, L)
-    assert (batch.logprobs <= 0).all() and torch.equal(batch.logprobs, batch.ref_logprobs)  # policy = reference at the start
+    assert (batch.logprobs <= 0).all()
+    assert torch.equal(batch.logprobs, batch.ref_logprobs)         # policy = reference at the start
     assert torch.count_nonzero(batch.values) == 0  # zero-initialised value head
     assert not (batch.response == models.tokenizer.pad_token_id).any()
 
@@ -55,9 +56,11 @@ def test_left_padding_gives_the_same_logprobs_as_no_padding(models):
         padded = logprobs_from_logits(response_logits(models.ref, full, full_mask, 5, 1.0)[0], response)
         ids0, mask0 = encode_prompts(models.tokenizer, prompts[:1])
         alone = torch.cat([ids0, response[:1]], 1)
-        single = logprobs_from_logits(response_logits(models.ref, alone, torch.ones_like(alone), 5, 1.0)[0], response[:1])
-        s_pad = reward_scores(models.reward_model, models.reward_tokenizer, models.tokenizer, full[:1], full_mask[:1], None)
-        s_one = reward_scores(models.reward_model, models.reward_tokenizer, models.tokenizer, alone, torch.ones_like(alone), None)
+        single = logprobs_from_logits(response_logits(models.ref, alone, torch.ones_like(alone), 5, 1.0)[0],
+                                      response[:1])
+        judge = (models.reward_model, models.reward_tokenizer, models.tokenizer)
+        s_pad = reward_scores(*judge, full[:1], full_mask[:1], None)
+        s_one = reward_scores(*judge, alone, torch.ones_like(alone), None)
     assert (mask[0] == 0).any(), "the first prompt should be left-padded in this test"
     assert torch.allclose(padded[0], single[0], atol=1e-5)
     assert torch.allclose(s_pad, s_one, atol=1e-5)

@@ -281,7 +281,8 @@ def test_off_the_main_thread_a_worker_thread_is_waited_for_then_stopped(capsys):
     assert not _on_a_thread(lambda: exercises.check("06.k3", lambda lp, ref: 1 / 0, time_limit=1))
     assert not _on_a_thread(lambda: exercises.check_impl("gae", not_yet, time_limit=1))
     out = capsys.readouterr().out
-    assert f"{exercises._header('06.k3')} right!" in out and "your answer raised ZeroDivisionError" in out and "not implemented yet" in out
+    assert f"{exercises._header('06.k3')} right!" in out and "your answer raised ZeroDivisionError" in out
+    assert "not implemented yet" in out
 
 
 def not_yet(rewards, values, mask, gamma, lam):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab.losses import entropy, kl_per_token, masked_mean, policy_loss, ppo_loss, value_loss
+from ppo_lab.losses import entropy, kl_per_token, masked_mean, masked_var, policy_loss, ppo_loss, value_loss
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=50, deadline=None)
@@ -63,6 +63,16 @@ def test_masked_mean_no_valid_token_is_zero():
     x = t64([[1.0, 2.0]])
     mask = torch.tensor([[False, False]])
     assert masked_mean(x, mask).item() == 0.0
+
+
+def test_masked_var_by_hand():
+    # x = [[1, 2, nan], [3, 50, 60]], mask = [[T, T, F], [T, F, F]]
+    # valid values 1, 2, 3 -> mean 2 -> squared deviations 1, 0, 1 -> var 2/3 (no Bessel correction);
+    # the padded nan, 50 and 60 never leak in
+    x = t64([[1.0, 2.0, float("nan")], [3.0, 50.0, 60.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    assert masked_var(x, mask).item() == pytest.approx(2.0 / 3.0, abs=1e-15)
+    assert masked_var(t64([[4.0, 4.0]]), torch.tensor([[True, True]])).item() == 0.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,10 +138,10 @@ def test_policy_loss_unclipped_by_hand():
 
 def _value_example():
     # eps_v = 0.2
-    # token | V_old | V   | R    | (V−R)²        | v_clip = V_old + clip(V−V_old, ±0.2) | (v_clip−R)²     | max  | clipped?
-    #   0   | 1.0   | 1.5 | 2.0  | 0.25          | 1.0 + 0.2 = 1.2                      | 0.8² = 0.64     | 0.64 | yes
-    #   1   | 1.0   | 1.5 | 0.0  | 2.25          | 1.2                                  | 1.2² = 1.44     | 2.25 | no
-    #   2   | 0.0   | 0.1 | 1.0  | 0.81          | 0.1 (inside range)                   | 0.81            | 0.81 | no (tie)
+    # token | V_old | V   | R    | (V−R)² | v_clip = V_old + clip(V−V_old, ±0.2) | (v_clip−R)² | max  | clipped?
+    #   0   | 1.0   | 1.5 | 2.0  | 0.25   | 1.0 + 0.2 = 1.2                      | 0.8² = 0.64 | 0.64 | yes
+    #   1   | 1.0   | 1.5 | 0.0  | 2.25   | 1.2                                  | 1.2² = 1.44 | 2.25 | no
+    #   2   | 0.0   | 0.1 | 1.0  | 0.81   | 0.1 (inside range)                   | 0.81        | 0.81 | no (tie)
     #   3   | 0.0   | 100 | −100 | masked out
     old = t64([[1.0, 1.0, 0.0, 0.0]])
     v = t64([[1.5, 1.5, 0.1, 100.0]])

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
-from ppo_lab import reports, rollout, trainer
+from ppo_lab import metrics, reports, rollout
 from ppo_lab.models import load_tokenizer
 from ppo_lab.rollout import END_MARK, readable, token_texts
 
@@ -74,7 +74,7 @@ def with_end_of_text(monkeypatch, column: int = 3):
 def test_text_metrics_read_the_plain_strings_and_samples_keep_both(models, monkeypatch):
     with_end_of_text(monkeypatch)
     seen = {"gold": [], "distinct": []}
-    real_gold, real_distinct = trainer.gold_scores, trainer.distinct_n
+    real_gold, real_distinct = metrics.gold_scores, metrics.distinct_n
 
     def gold_scores(texts):
         seen["gold"] += list(texts)
@@ -83,8 +83,8 @@ def test_text_metrics_read_the_plain_strings_and_samples_keep_both(models, monke
     def distinct_n(texts, n):
         seen["distinct"] += list(texts)
         return real_distinct(texts, n)
-    monkeypatch.setattr(trainer, "gold_scores", gold_scores)
-    monkeypatch.setattr(trainer, "distinct_n", distinct_n)
+    monkeypatch.setattr(metrics, "gold_scores", gold_scores)
+    monkeypatch.setattr(metrics, "distinct_n", distinct_n)
     config = lab.PPOConfig.preset("ci", iterations=1, batch_size=4, minibatch_size=4, response_length=8,
                                   num_samples=2)
     run = lab.train(config, models, progress=False)

@@ -59,7 +59,10 @@ def test_every_mystery_is_a_new_disguise_of_a_gallery_recipe():
 
 def test_mystery_runs_do_not_name_their_recipe(monkeypatch, models):
     calls = []
-    monkeypatch.setattr(failures, "broken_runs", lambda name, config, seeds, m, **kw: calls.append((name, seeds, kw)) or [])
+    def broken_runs(name, config, seeds, m, **kw):
+        calls.append((name, seeds, kw))
+        return []
+    monkeypatch.setattr(failures, "broken_runs", broken_runs)
     from ppo_lab.config import PPOConfig
 
     runs = failures.mystery_runs("07.bug_3", PPOConfig.preset("ci"), models)

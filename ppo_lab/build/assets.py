@@ -18,10 +18,13 @@ import random
 import time
 
 import torch
+from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+from tokenizers.models import BPE
 from tqdm.auto import tqdm
+from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
 from .. import data
-from ..models import ASSETS_DIR, sha256
+from ..bundled import ASSETS_DIR, MANIFEST_FILE, sha256
 from ..optim import lr_at, optimiser_step
 from ..reward_model import encode_pairs, reward_model_from_lm, train_reward
 from .evaluate import CONTEXT, evaluate, pack
@@ -33,10 +36,7 @@ EOS, PAD = "<|endoftext|>", "<|pad|>"
 # ---------------------------------------------------------------- tokenizer
 def train_tokenizer(texts: list[str], out_dir: str, vocab_size: int = VOCAB):
     """Byte-level BPE (GPT-2's scheme) with a dedicated pad token, saved for AutoTokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GPT2TokenizerFast
-
-    tok = Tokenizer(models.BPE())
+    tok = Tokenizer(BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
@@ -54,8 +54,6 @@ def train_tokenizer(texts: list[str], out_dir: str, vocab_size: int = VOCAB):
 # ---------------------------------------------------------------- language model
 def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int, batch: int = 64):
     """A 4 × 192 GPT-2, half openers and half later pieces in every batch, AdamW + cosine."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=192, n_layer=4, n_head=6,
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
@@ -82,10 +80,10 @@ def write_manifest(out: str, seed: int, figures: dict) -> dict:
         for name in sorted(names):
             path = os.path.join(root, name)
             rel = os.path.relpath(path, out)
-            if rel != "MANIFEST.json":
+            if rel != MANIFEST_FILE:
                 files[rel] = {"sha256": sha256(path), "bytes": os.path.getsize(path)}
     manifest = {"seed": seed, "files": dict(sorted(files.items())), "figures": figures}
-    with open(os.path.join(out, "MANIFEST.json"), "w") as f:
+    with open(os.path.join(out, MANIFEST_FILE), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     return manifest
@@ -93,9 +91,7 @@ def write_manifest(out: str, seed: int, figures: dict) -> dict:
 
 def reuse_lm(args, lm_dir: str):
     """The tokenizer and LM a previous build of the same seed and --lm-steps left in --out."""
-    from transformers import AutoTokenizer, GPT2LMHeadModel
-
-    with open(os.path.join(args.out, "MANIFEST.json")) as f:
+    with open(os.path.join(args.out, MANIFEST_FILE)) as f:
         old = json.load(f)
     if old["seed"] != args.seed or old["figures"]["lm_steps"] != args.lm_steps:
         raise SystemExit(f"--reuse-lm: {args.out} was built with seed {old['seed']} and "
@@ -142,9 +138,9 @@ def main(argv=None) -> dict:
     for d, model in ((lm_dir, lm), (rm_dir, rm)):
         model.save_pretrained(d, safe_serialization=True)
         tokenizer.save_pretrained(d)
-    figures.update(build_minutes=round(lm_minutes + (time.time() - t_lm) / 60, 1), lm_train_minutes=round(lm_minutes, 1),
-                   threads=args.threads, lm_steps=args.lm_steps, rm_steps=args.rm_steps,
-                   lm_parameters=sum(p.numel() for p in lm.parameters()),
+    figures.update(build_minutes=round(lm_minutes + (time.time() - t_lm) / 60, 1),
+                   lm_train_minutes=round(lm_minutes, 1), threads=args.threads, lm_steps=args.lm_steps,
+                   rm_steps=args.rm_steps, lm_parameters=sum(p.numel() for p in lm.parameters()),
                    rm_parameters=sum(p.numel() for p in rm.parameters()),
                    torch=torch.__version__)
     manifest = write_manifest(args.out, args.seed, figures)

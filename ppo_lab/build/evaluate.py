@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import data
 from ..gold import gold_scores
-from ..reward_model import crop, encode_pairs, normalise_reward, pairwise_accuracy, raw_scores
+from ..reward_model import encode_pairs, normalise_reward, pairwise_accuracy, raw_scores, window
 from ..rollout import sample
 
 CONTEXT = 64           # tokens per packed row (training and held-out); also the model's n_positions
@@ -56,7 +56,7 @@ def windows(tokenizer, reviews, length: int, seed: int) -> tuple[list[list[int]]
     """One deterministic random window per review: `<eos>` + `length − 1` tokens."""
     rng = random.Random(seed)
     ids = tokenizer([r.text for r in reviews], add_special_tokens=False)["input_ids"]
-    return [[tokenizer.eos_token_id] + crop(x, length - 1, rng) for x in ids], [r.label for r in reviews]
+    return [window(tokenizer, x, length, rng) for x in ids], [r.label for r in reviews]
 
 
 def held_out_accuracy(tokenizer, rm, held_out, length: int, seed: int) -> float:

@@ -1,0 +1,80 @@
+"""What one iteration logs (notebook 00's dashboard): TRL-named metrics, the gold judge, a few sample completions.
+
+Plumbing beside the algorithm: nothing here changes the weights. VADER reads each rollout's completions once
+(`judge`, after Phase I), and both the metrics and the kept samples use those scores (`Rollout.gold`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from . import losses
+from .diversity import distinct_n
+from .gold import POSITIVE, gold_scores
+from .models import Models
+from .rollout import Rollout, reward_scores
+
+if TYPE_CHECKING:  # trainer imports this module, so Run is imported for the annotation only
+    from .trainer import Run
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 − Var(R − V)/Var(R) over valid tokens: 1 is a perfect value head, ≤ 0 no better than a constant."""
+    var_r = losses.masked_var(returns, mask)
+    var_d = losses.masked_var(returns - values, mask)
+    return float(1 - var_d / var_r) if var_r > 0 else float("nan")
+
+
+def judge(batch: Rollout) -> list[float]:
+    """VADER's score of each prompt + completion (end-of-text dropped): the gold judge the policy never sees."""
+    return gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)])
+
+
+def gold_model_stats(models: Models, batch: Rollout) -> dict:
+    """`gold/rm_mean`: a gold reward model's mean score of the rollout, when the run has one (notebook 06)."""
+    if getattr(models, "gold_model", None) is None:
+        return {}
+    tok = models.tokenizer
+    scores = reward_scores(models.gold_model, tok, tok, batch.ids, batch.attention_mask, [])         # (B,)
+    return {"gold/rm_mean": scores.mean().item()}
+
+
+def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
+    """Metrics of one iteration, named as TRL names them where TRL has the quantity."""
+    mean = lambda key: sum(s[key] for s in steps) / len(steps)
+    gold = torch.tensor(batch.gold)                                                     # (B,) VADER
+    kl_sum = (kl * batch.mask).sum(1)                                                   # (B,) nats per completion
+    non_score = (r.sum(1) - batch.scores)                                                # (B,)
+    return {
+        "env/reward_mean": batch.scores.mean().item(), "env/reward_std": batch.scores.std().item(),
+        "env/fraction_positive": (batch.scores > threshold).float().mean().item(),
+        "gold/vader_mean": gold.mean().item(), "gold/fraction_positive": (gold > POSITIVE).float().mean().item(),
+        "objective/kl": kl_sum.mean().item(), "objective/kl_coef": kl_coef,
+        "objective/entropy": (-batch.logprobs * batch.mask).sum(1).mean().item(),
+        "env/distinct_2": distinct_n(batch.completions, 2),
+        "objective/non_score_reward": non_score.mean().item(),
+        "objective/rlhf_reward": (batch.scores + non_score).mean().item(),
+        "policy/clipfrac_avg": mean("clipfrac"), "policy/approxkl_avg": mean("approx_kl"),
+        "policy/entropy_avg": batch.entropy, "policy/entropy_bonus": config.ent_coef * mean("entropy"),
+        "loss/policy_avg": mean("loss/policy"), "loss/value_avg": mean("loss/value"),
+        "loss/total_avg": mean("loss/total"), "val/ratio": mean("ratio_mean"), "val/clipfrac_avg": mean("vf_clipfrac"),
+        "val/explained_variance": explained_variance(batch.values, returns, batch.mask),
+        "val/grad_norm": mean("grad_norm"), "val/first_ratio": steps[0]["ratio_mean"],
+    }
+
+
+def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
+    """Keep a few completions at the first, every `sample_every`-th and the last iteration.
+
+    "completion" is the text VADER ("gold") scored, end-of-text dropped; "readable" is the same completion
+    as a learner should read it, end-of-text shown as ∎ (`rollout.END_MARK`): print that one.
+    """
+    config = run.config
+    if it % config.sample_every and it != config.iterations - 1:
+        return
+    for i in range(min(config.num_samples, len(batch.prompts))):
+        run.samples.append({"iteration": it, "prompt": batch.prompts[i], "completion": batch.completions[i],
+                            "readable": batch.readable_completions[i],
+                            "score": round(batch.scores[i].item(), 4), "gold": batch.gold[i],
+                            "positive": bool(batch.scores[i].item() > threshold)})
