@@ -28,7 +28,7 @@ import time
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import bundled
+from . import __version__, bundled
 from .config import PPOConfig
 from .models import Models
 from .trainer import Run, train
@@ -85,7 +85,6 @@ def weights_checksum(models: Models) -> str:
 
 def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list[str] | None = None) -> str:
     """sha256 of everything a finished run depends on (see the module docstring)."""
-    from . import __version__
 
     versions = {lib: importlib.metadata.version(lib) for lib in ("torch", "transformers")}
     parts = {"config": config.to_dict(), "version": __version__, "code": code_checksum(), "libraries": versions,

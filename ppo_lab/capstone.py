@@ -24,7 +24,8 @@ import torch
 from . import advantages as adv_lib, kl_penalty, losses, trainer
 from .config import PPOConfig
 from .exercises import not_answered, verdict
-from .impl_checks import TimeUp, Verdict, call_with_limit
+from .impl_checks_calls import TimeUp, Verdict, call_with_limit
+from .models import load_models
 from .rollout import Rollout
 
 NAME = "07.capstone"
@@ -146,7 +147,6 @@ def _reference(config, start, cache: bool) -> list[Record]:
 
 
 def _bundled(config):
-    from .models import load_models
 
     key = (config.policy, config.reward_model, config.device)
     if key not in _START:

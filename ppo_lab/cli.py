@@ -14,8 +14,11 @@ import os
 import sys
 import textwrap
 
-from . import checkpoint
+from . import cache, checkpoint, experiments, trainer
 from .config import FIELDS, PRESETS, ConfigError, PPOConfig, check_preset
+from .experiments import interrupted
+from .models import AssetError, load_models
+from .notebook_runner import find_notebooks, run_notebooks
 from .reports import TRAIN_FILES, write_sweep_report, write_train_report
 
 
@@ -82,9 +85,6 @@ def checkpoint_kwargs(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from . import cache, trainer
-    from .experiments import interrupted
-    from .models import load_models
 
     config = make_config(args)
     kwargs = checkpoint_kwargs(args)
@@ -108,7 +108,6 @@ def cmd_train(args) -> int:
 
 def sweep_gaps(configs: dict, groups: dict, seeds: tuple) -> tuple[bool, list[str]]:
     """Whether the sweep was cut short, and what it lacks: groups never trained, seeds not reached."""
-    from .experiments import interrupted
 
     missing = [name for name in configs if name not in groups]
     for name, runs in groups.items():
@@ -119,7 +118,6 @@ def sweep_gaps(configs: dict, groups: dict, seeds: tuple) -> tuple[bool, list[st
 
 
 def cmd_sweep(args) -> int:
-    from . import experiments
 
     config = make_config(args)
     field, values = parse_grid(args.grid)
@@ -142,8 +140,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_warm_cache(args) -> int:
-    from . import cache
-    from .notebook_runner import find_notebooks, run_notebooks
 
     check_preset(args.preset)
     folder = os.path.abspath(args.cache_dir) if args.cache_dir else cache.cache_dir()
@@ -261,7 +257,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback), a missing
     model 1, Ctrl-C 130 (after writing what it can)."""
-    from .models import AssetError
 
     args = build_parser().parse_args(argv)
     try:

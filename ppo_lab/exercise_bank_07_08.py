@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .exercise_bank_base import Exercise, close
+from .failures import FAILURES, MYSTERIES
 
 
 def _trl_batch_args_ok(fn) -> bool:
@@ -26,8 +27,6 @@ def _trl_batch_args_ok(fn) -> bool:
 def _names_mystery(exercise: str) -> Callable[[object], bool]:
     """The answer names the failure recipe behind `exercise` (`failures.MYSTERIES`), in any case or spacing."""
     def correct(answer) -> bool:
-        from .failures import FAILURES, MYSTERIES
-
         name = str(answer).strip().lower().replace(" ", "_").replace("-", "_")
         if name not in FAILURES:
             raise ValueError(f"{answer!r} is not a failure name; valid: {sorted(FAILURES)}")

@@ -20,10 +20,14 @@ This module is the machinery; the exercises themselves (questions, checkers, hin
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import torch
 
 from .exercise_bank import EXERCISES, Exercise
-from .impl_checks import TIME_LIMIT_S, TimeUp, Verdict, call_with_limit, check_impl  # noqa: F401  (lab.exercises.check_impl)
+from .impl_checks import check_impl as check_impl  # notebooks call it as lab.exercises.check_impl
+from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, call_with_limit
+from .plots import curves
+from .trainer import ENGINE_FUNCTIONS, train
 
 # ====================================================================== progress, feedback, hints
 # This kernel's progress, per exercise name: {"tries": answers checked (unanswered ones don't count), "right":
@@ -138,7 +142,7 @@ def check(name: str, answer, *, time_limit: float | None = TIME_LIMIT_S) -> Verd
     """Print whether `answer` is right (with a hint if not); a Verdict, true when right (shown as nothing).
 
     A number may be of any numeric type (`exercise_bank_base.as_number`). An answer that is a function gets `time_limit`
-    seconds for each call (None: no limit); see `impl_checks.call_with_limit`."""
+    seconds for each call (None: no limit); see `impl_checks_calls.call_with_limit`."""
     exercise = _exercise(name)
     if exercise.correct is None:
         print(f"{_header(name)} is checked by training: run lab.capstone.check_iteration(your_function).")
@@ -173,7 +177,6 @@ def use_impl(name: str, fn):
     Says which one it picked. "Implemented" means it no longer raises NotImplementedError nor returns None; whether
     it is *right* is what `check_impl` and the training curves tell you.
     """
-    from .trainer import ENGINE_FUNCTIONS
 
     if name not in ENGINE_FUNCTIONS:
         raise KeyError(f"name={name!r} is not an engine function; valid: {sorted(ENGINE_FUNCTIONS)}")
@@ -207,10 +210,7 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
     With correct functions the two runs are the same run, number for number (`same_run`). Training never
     pads a completion, so only `check_impl` can catch a slip on padded tokens.
     """
-    import matplotlib.pyplot as plt
 
-    from .plots import curves
-    from .trainer import ENGINE_FUNCTIONS, train
 
     reference = train(config, progress=False)
     yours = train(config, overrides=overrides, progress=False)

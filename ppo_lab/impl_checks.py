@@ -23,7 +23,7 @@ import math
 import torch
 
 from . import impl_checks_cases, impl_checks_cases_05_06
-from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, call_with_limit, limited  # noqa: F401  (re-exported)
+from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from .impl_checks_cases import F64, Case
 from .trainer import ENGINE_FUNCTIONS
 

@@ -7,6 +7,10 @@ import os
 import sys
 import time
 
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
 from .config import ConfigError
 
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
@@ -39,9 +43,6 @@ def last_line(error: BaseException) -> str:
 
 def run_notebook(path: str) -> str | None:
     """Execute one notebook headlessly; None when it ran, else why it failed."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
     try:
         nb = nbformat.read(path, as_version=4)

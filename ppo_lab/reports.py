@@ -9,6 +9,13 @@ import json
 import math
 import os
 
+import matplotlib.pyplot as plt
+
+from . import plots, trainer
+from .dashboard import dashboard
+from .experiments import before_after
+from .rollout import END_MARK
+
 CURVES = ["env/reward_mean", "objective/kl"]
 SUMMARY = {"env/reward_mean": "reward", "env/fraction_positive": "fraction positive", "gold/vader_mean": "VADER",
            "objective/kl": "KL (nats)", "policy/clipfrac_avg": "clip fraction",
@@ -65,7 +72,6 @@ def shown(row: dict, key: str) -> str:
 
 def samples_markdown(run, before_after: list[dict]) -> str:
     """Before/after completions of fixed prompts, then the samples the run recorded while training."""
-    from .rollout import END_MARK
 
     ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", "flipped"],
                [[r["prompt"], shown(r, "before"), r["before_score"], shown(r, "after"), r["after_score"],
@@ -117,7 +123,6 @@ def summary_markdown(groups: dict, field: str, missing: list[str] = (), interrup
 
 
 def save_figure(fig, path: str) -> None:
-    import matplotlib.pyplot as plt
 
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -125,9 +130,6 @@ def save_figure(fig, path: str) -> None:
 
 def write_train_report(out: str, preset: str, n_prompts: int, config, models, run) -> None:
     """history.json, config.json, dashboard.png, curves.png and samples.md of one (possibly partial) run."""
-    from . import plots, trainer
-    from .dashboard import dashboard
-    from .experiments import before_after
 
     write_json(os.path.join(out, "history.json"), run.history)
     write_json(os.path.join(out, "config.json"), config.to_dict())
@@ -143,8 +145,6 @@ def write_train_report(out: str, preset: str, n_prompts: int, config, models, ru
 
 def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: list[str], stopped: bool) -> str:
     """The sweep's report files over the groups trained; returns their names."""
-    from . import plots
-    from .dashboard import dashboard
 
     files = []
     if any(run.history for runs in groups.values() for run in runs):

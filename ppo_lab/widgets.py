@@ -2,7 +2,18 @@
 so a learner can never dial in a value the engine would refuse: the widget clamps it."""
 from __future__ import annotations
 
+import html
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+
 from .config import FIELDS, field_info
+from .losses import entropy
+from .mechanics_figures import CLIP_CASES, clip_explorer_figure, gae_figure, value_loss_figure
+from .rollout import encode_prompts, token_texts
+from .token_figures import next_token_figure
 
 # the smallest value a slider offers for a field whose valid range is open at 0 (e.g. ε > 0)
 _OPEN_LOW_MIN = {"learning_rate": 1e-6, "temperature": 0.05, "clip_eps": 0.01, "clip_eps_value": 0.01,
@@ -26,8 +37,6 @@ def slider_range(field: str) -> tuple[float, float]:
 
 def config_slider(field: str, value=None, step=None, description: str | None = None):
     """A slider for one `PPOConfig` field; out-of-range values are clamped to its valid range."""
-    import ipywidgets as widgets
-
     low, high = slider_range(field)
     value = field_info(field).default if value is None else value
     value = low if value is None else value
@@ -39,10 +48,6 @@ def config_slider(field: str, value=None, step=None, description: str | None = N
 
 def clip_explorer():
     """ε slider and sign of A → L_clip and its gradient against the ratio, with the six cases named."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    from .mechanics_figures import CLIP_CASES, clip_explorer_figure
 
     eps = config_slider("clip_eps", value=0.2, description="ε (clip_eps)")
     sign = widgets.ToggleButtons(options=[("A > 0", 1), ("A < 0", -1)], value=1, description="advantage")
@@ -59,9 +64,6 @@ def clip_explorer():
 
 def _explorer(draw, controls: dict):
     """Sliders in a row, the figure below, redrawn on every change."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     out = widgets.interactive_output(draw, controls)
     box = widgets.VBox([widgets.HBox(list(controls.values())), out])
     display(box)
@@ -70,9 +72,6 @@ def _explorer(draw, controls: dict):
 
 def gae_explorer(rewards, values):
     """γ and λ sliders redraw the advantages of a fixed reward sequence (notebook 02)."""
-    import matplotlib.pyplot as plt
-
-    from .mechanics_figures import gae_figure
 
     def draw(gamma, lam):
         gae_figure(rewards, values, gamma, lam)
@@ -84,10 +83,6 @@ def gae_explorer(rewards, values):
 
 def value_loss_explorer():
     """V_old, R and ε_v sliders: the plain and the clipped value loss against the new value (notebook 03)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    from .mechanics_figures import value_loss_figure
 
     def draw(old_value, ret, clip_eps_value):
         value_loss_figure(old_value, ret, clip_eps_value)
@@ -102,12 +97,6 @@ def value_loss_explorer():
 
 def temperature_explorer(models, prompt: str = "this movie was", k: int = 20):
     """Temperature slider → the bundled policy's real next-token distribution and its entropy (notebook 05)."""
-    import matplotlib.pyplot as plt
-    import torch
-
-    from .losses import entropy
-    from .rollout import encode_prompts, token_texts
-    from .token_figures import next_token_figure
 
     ids, mask = encode_prompts(models.tokenizer, [prompt], models.policy.lm.device)
     with torch.inference_mode():
@@ -145,9 +134,6 @@ class Labeller:
 
     def widget(self):
         """Two buttons per pair; the choice is highlighted. The texts are shown whole, left-aligned."""
-        import html
-
-        import ipywidgets as widgets
 
         rows = []
         for i, (left, right) in enumerate(self.pairs):

@@ -123,11 +123,9 @@ class _Run:
 
 @pytest.mark.parametrize("same", [True, False])
 def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatch, capsys):
-    from ppo_lab import plots
-
     runs = iter([_Run(1.0), _Run(1.0 if same else 2.0)])
-    monkeypatch.setattr(trainer, "train", lambda config, overrides=None, progress=True: next(runs))
-    monkeypatch.setattr(plots, "curves", lambda *args, **kwargs: None)
+    monkeypatch.setattr(exercises, "train", lambda config, overrides=None, progress=True: next(runs))
+    monkeypatch.setattr(exercises, "curves", lambda *args, **kwargs: None)
     config = PPOConfig.preset("ci")
     exercises.train_yours(config, {"gae": trainer.ENGINE_FUNCTIONS["gae"]})
     out = capsys.readouterr().out

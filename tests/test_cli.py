@@ -136,7 +136,8 @@ def no_training(monkeypatch):
         raise AssertionError("models were loaded or a run was trained before the bad setting was refused")
     monkeypatch.setattr(cache, "cached_train", refuse)
     monkeypatch.setattr(models, "load_models", refuse)
-    monkeypatch.setattr(experiments, "load_models", refuse)             # it holds its own reference
+    monkeypatch.setattr(cli, "load_models", refuse)                     # each holds its own reference
+    monkeypatch.setattr(experiments, "load_models", refuse)
 
 
 @pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "clip_eps=0.2", "--seeds", "1"]])
