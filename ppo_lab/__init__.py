@@ -17,7 +17,7 @@ Module map, in layers from the bottom up. A module imports only from its own lay
     teaching  figure_style plots mechanics_figures result_figures token_figures dashboard token_view
               failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
               exercise_bank_07_08 exercise_bank impl_checks_calls impl_checks_cases impl_checks_cases_05_06
-              impl_checks exercises capstone
+              impl_checks_cases_09 impl_checks exercises capstone
               what the notebooks show and check: figures, the dashboard, the token inspector, planted bugs,
               explorers, exercises and the "implement it" checker
     face      __init__ __main__ cli notebook_runner

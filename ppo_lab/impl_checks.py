@@ -1,4 +1,4 @@
-"""Build it yourself: check your own engine function against the package's (notebooks 02–06).
+"""Build it yourself: check your own engine function against the package's (notebooks 02–06, 09).
 
     lab.exercises.check_impl("policy_loss", my_policy_loss)
 
@@ -12,8 +12,10 @@ package's in training: `lab.train(config, overrides={"policy_loss": my_policy_lo
 Each call of the learner's function has a time limit (`TIME_LIMIT_S`, or `time_limit=`): one that does not
 return in time is reported, never waited for forever. See `call_with_limit` for how, per platform.
 
-The cases are in `impl_checks_cases` and `impl_checks_cases_05_06`; the time limit and `Verdict` are in
-`impl_checks_calls`.
+The same checks cover the critic-free family's advantages (`group_advantages`, `rloo_advantages`, notebook 09),
+which no training run calls yet: `REFERENCES` holds the package function each battery compares against.
+The cases are in `impl_checks_cases`, `impl_checks_cases_05_06` and `impl_checks_cases_09`; the time limit and
+`Verdict` are in `impl_checks_calls`.
 """
 from __future__ import annotations
 
@@ -22,12 +24,17 @@ import math
 
 import torch
 
-from . import impl_checks_cases, impl_checks_cases_05_06
+from . import advantages, impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09
 from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from .impl_checks_cases import F64, Case
 from .trainer import ENGINE_FUNCTIONS
 
-BATTERIES = {**impl_checks_cases.BATTERIES, **impl_checks_cases_05_06.BATTERIES}   # engine function: its cases
+BATTERIES = {**impl_checks_cases.BATTERIES, **impl_checks_cases_05_06.BATTERIES,
+             **impl_checks_cases_09.BATTERIES}                                    # function: its cases
+# function: the package's own, that a learner's is checked against; the critic-free family is not (yet) an engine
+# function, so `train(overrides=...)` does not take it
+REFERENCES = {**ENGINE_FUNCTIONS, "group_advantages": advantages.group_advantages,
+              "rloo_advantages": advantages.rloo_advantages}
 STATS = {"clipfrac": "fraction of valid tokens with |r − 1| > ε (0 when clip_eps is None)",
          "approx_kl": "mean over valid tokens of (r − 1) − log r",
          "ratio_mean": "mean of r over valid tokens",
@@ -86,7 +93,8 @@ def _results(name: str, out) -> tuple[dict, dict | None]:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _Fail(f"expected a pair (advantages, returns), got {type(out).__name__}", general=True)
         return {"advantages": out[0], "returns": out[1]}, None
-    return {"KL per token" if name == "kl_per_token" else name: out}, None
+    label = {"kl_per_token": "KL per token", "group_advantages": "advantages", "rloo_advantages": "advantages"}
+    return {label.get(name, name): out}, None
 
 
 def _compare_stats(stats: dict, want: dict, literal: dict | None) -> None:
@@ -139,7 +147,7 @@ def _check_grads(case: Case, got: dict, want: dict, names: list[str], low: bool)
 
 def _run_case(name: str, fn, case: Case) -> None:
     """Raise _Fail with expected vs got if `fn` disagrees with the package on this case."""
-    ref, names = ENGINE_FUNCTIONS[name], list(inspect.signature(ENGINE_FUNCTIONS[name]).parameters)
+    ref, names = REFERENCES[name], list(inspect.signature(REFERENCES[name]).parameters)
     ref_out, ref_grads, _ = _call(ref, case)
     try:
         out, grads, args = _call(fn, case)
@@ -173,12 +181,12 @@ class _ReturnsNone(Exception):
 
 
 def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Verdict:
-    """Run `fn` through the battery for engine function `name`; print the verdict; a true Verdict when all pass.
+    """Run `fn` through the battery for function `name`; print the verdict; a true Verdict when all pass.
 
     `time_limit`: seconds each call of `fn` may take (None: no limit); see `call_with_limit`."""
     if name not in BATTERIES:
-        raise KeyError(f"check_impl: {name!r} is not an engine function; valid: {sorted(BATTERIES)}")
-    ref = ENGINE_FUNCTIONS[name]
+        raise KeyError(f"check_impl: {name!r} is not a function it checks; valid: {sorted(BATTERIES)}")
+    ref = REFERENCES[name]
     params = inspect.signature(ref).parameters.values()
     signature = f"{name}({', '.join(p.name if p.default is p.empty else f'{p.name}={p.default!r}' for p in params)})"
     where = f"lab.{ref.__module__.rsplit('.', 1)[-1]}.{name}"
@@ -200,8 +208,9 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     if failures is None:
         return Verdict(False)
     if not failures:
-        print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}. "
-              f"Try it in training: lab.train(config, overrides={{'{name}': your_function}})")
+        train = (f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})"
+                 if name in ENGINE_FUNCTIONS else "")
+        print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}.{train}")
         return Verdict(True)
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")
     _report(failures)

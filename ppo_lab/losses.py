@@ -105,3 +105,25 @@ def logprobs_from_logits(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Te
     logits = logits if logits.dtype == torch.float64 else logits.float()
     picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)     # (B, T)
     return picked - torch.logsumexp(logits, dim=-1)                  # (B, T)
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """One number from a per-token loss (N, T), as `loss_aggregation` says (only valid tokens ever count).
+
+    token_mean: Σ_valid x / #valid in the batch (= masked_mean; a long completion weighs more).
+    sequence_mean: each completion's mean over its valid tokens, then the mean over completions (GRPO); a completion
+    with no valid token is left out, and all empty gives 0. constant: Σ_valid x / (N·T), T = per_token.shape[1]
+    (Dr. GRPO, Liu et al. 2025: no length bias).
+    """
+    if mode not in ("token_mean", "sequence_mean", "constant"):
+        raise ValueError(f"loss_aggregation={mode!r} is not a way to aggregate the loss; choose 'token_mean', "
+                         "'sequence_mean' or 'constant'")
+    if mode == "token_mean":
+        return masked_mean(per_token, mask)
+    mask = mask.bool()
+    row_sums = torch.where(mask, per_token, 0.0).sum(dim=1)                 # (N,)  Σ_t over valid tokens
+    if mode == "constant":
+        return row_sums.sum() / max(per_token.shape[0] * per_token.shape[1], 1)
+    lengths = mask.sum(dim=1)                                               # (N,)  valid tokens per completion
+    row_means = row_sums / lengths.clamp(min=1)                             # (N,)  0 for an empty completion
+    return row_means.sum() / (lengths > 0).sum().clamp(min=1)               # mean over non-empty completions

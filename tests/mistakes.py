@@ -149,6 +149,42 @@ def gae_in_place(*args):
     return _gae(*args, in_place=True)
 
 
+def _group(scores, group_size, scale=True, *, grouped=True, eps=1e-4, correction=1):
+    groups = scores.view(-1, group_size) if grouped else scores.view(1, -1)   # not grouped: the whole batch
+    centred = groups - groups.mean(dim=1, keepdim=True)
+    if scale:
+        spread = groups.std(dim=1, keepdim=True, correction=correction)
+        centred = centred / (spread + eps if eps else spread)
+    return centred.flatten()
+
+
+def group_whole_batch(*args):
+    return _group(*args, grouped=False)
+
+
+def group_divides_by_std(*args):
+    return _group(*args, eps=0)                                                   # 0/0 = NaN on an all-equal group
+
+
+def group_population_std(*args):
+    return _group(*args, correction=0)                                            # torch.std(unbiased=False)
+
+
+def group_in_place(scores, group_size, scale=True):
+    groups = scores.view(-1, group_size)
+    groups -= groups.mean(dim=1, keepdim=True)                                    # writes into the scores
+    return (groups / (groups.std(dim=1, keepdim=True) + 1e-4) if scale else groups).flatten()
+
+
+def rloo_mean_includes_self(scores, group_size):
+    groups = scores.view(-1, group_size)
+    return (groups - groups.mean(dim=1, keepdim=True)).flatten()                  # r_i is in its own baseline
+
+
+def rloo_whole_batch(scores, group_size):
+    return scores - (scores.sum() - scores) / (scores.numel() - 1)                # the others of the whole batch
+
+
 MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("policy_loss", policy_no_mask, "Padded tokens (mask=False) must not count"),
     ("policy_loss", policy_min, "take the max of the negated terms"),
@@ -170,6 +206,12 @@ MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("ppo_loss", ppo_loss_entropy_sign, "pg_loss + c1·vf_loss − c2·S"),
     ("gae", gae_no_cutoff, "never bootstrap from padding"),
     ("gae", gae_in_place, "changed its input `rewards` in place"),
+    ("group_advantages", group_whole_batch, "never over the whole batch"),
+    ("group_advantages", group_divides_by_std, "instead of 0/0 = NaN"),
+    ("group_advantages", group_population_std, "not unbiased=False"),
+    ("group_advantages", group_in_place, "changed its input `scores` in place"),
+    ("rloo_advantages", rloo_mean_includes_self, "leave r_i out"),
+    ("rloo_advantages", rloo_whole_batch, "never over the whole batch"),
 ]
 
 

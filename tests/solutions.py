@@ -1,8 +1,8 @@
 """Engine functions written the way a learner writes them from the docstring formulas (tests only).
 
 Independent of `ppo_lab.losses` / `ppo_lab.advantages`: plain `(x·mask).sum() / mask.sum()` means,
-a Python loop for GAE. `check_impl` must accept every one, and training with any of them in place of
-the package's must give the same run.
+a Python loop for GAE, a loop over the groups for GRPO and RLOO. `check_impl` must accept every one, and
+training with any engine function of them in place of the package's must give the same run.
 """
 import torch
 
@@ -79,8 +79,26 @@ def gae(rewards, values, mask, gamma, lam):
     return advantages, returns
 
 
+def group_advantages(scores, group_size, scale=True):
+    out = []
+    for group in scores.split(group_size):      # consecutive completions of one prompt
+        centred = group - group.mean()
+        out.append(centred / (group.std() + 1e-4) if scale else centred)
+    return torch.cat(out)
+
+
+def rloo_advantages(scores, group_size):
+    out = []
+    for group in scores.split(group_size):
+        others = (group.sum() - group) / (group_size - 1)   # the mean of the other G − 1
+        out.append(group - others)
+    return torch.cat(out)
+
+
 SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-             "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae}
+             "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae,
+             # check_impl knows these; training does not call them yet (not in trainer.ENGINE_FUNCTIONS)
+             "group_advantages": group_advantages, "rloo_advantages": rloo_advantages}
 
 
 # ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration
