@@ -11,9 +11,9 @@ Module map, in layers from the bottom up. A module imports only from its own lay
     world     config data gold bundled loading models
               what a run acts in: the config vocabulary, the review corpus and its prompts, the gold
               judge (VADER), the bundled assets, the policy, reference and reward model
-    engine    rollout metrics run_checks checkpoint trainer objective reward_model cache experiments
-              Phase I, Phase II and the loop that calls the maths; training a reward model; runs over
-              seeds and settings, with the run cache
+    engine    rollout metrics run_checks checkpoint phase2 trainer objective reward_model cache experiments
+              Phase I, Phase II (one minibatch's step) and the loop that calls the maths; training a reward
+              model; runs over seeds and settings, with the run cache
     teaching  figure_style plots mechanics_figures result_figures token_figures dashboard token_view
               failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
               exercise_bank_07_08 exercise_bank impl_checks_calls impl_checks_cases impl_checks_cases_05_06

@@ -54,7 +54,7 @@ class PPOConfig:
     iterations: int = number(50, "int", 1, 100_000, term="PPO cycles (chu kỳ PPO)",
                              help="PPO cycles: Phase I (rollout) + Phase II (updates)")
     batch_size: int = number(64, "int", 1, 4096, term="completion prompts (prompt hoàn thành) per Phase I",
-                             help="prompts per rollout")
+                             help="completions per rollout (batch_size / group_size prompts)")
     minibatch_size: int = number(16, "int", 1, 4096, term="completions per optimiser step of Phase II",
                                  help="completions per gradient step")
     ppo_epochs: int = number(4, "int", 1, 100, term="passes of Phase II over one rollout",
@@ -75,12 +75,12 @@ class PPOConfig:
     clip_eps_value: float | None = number(0.2, "float?", 0.0, 1e6, open_low=True, symbol="ε_v",
                                           term="ε_v of the value loss (tổn thất giá trị)",
                                           help="clip of the value update (None: no clipping)")
-    vf_coef: float = number(0.1, "float", 0.0, 1e6, symbol="c1", term="c1", help="weight of the value loss")
+    vf_coef: float = number(0.1, "float", 0.0, 1e6, symbol="c1", term="c1", help="weight of the value loss (gae only)")
     ent_coef: float = number(0.0, "float", 0.0, 10.0, symbol="c2", term="c2 of the entropy loss (tổn thất entropy)",
                              help="weight of the entropy bonus")
     # KL penalty to the frozen reference model
     kl_coef: float = number(0.1, "float", 0.0, 100.0, symbol="β", term="β of the KL penalty",
-                            help="per-token KL penalty (start value when adaptive)")
+                            help="weight of the KL penalty, in the reward or the loss (kl_in); start value if adaptive")
     kl_estimator: str = choice("k1", ("k1", "k3"), term="k1 or k3",
                                help="k1: log π − log π_ref; k3: (r − 1) − log r")
     kl_target: float | None = number(8.0, "float?", 0.0, 1e6, open_low=True, term="adaptive β",
@@ -91,7 +91,24 @@ class PPOConfig:
     gamma: float = number(1.0, "float", 0.0, 1.0, symbol="γ", term="γ of GAE", help="discount")
     lam: float = number(0.95, "float", 0.0, 1.0, symbol="λ", term="λ of GAE",
                         help="GAE trade-off between bias and variance")
-    whiten_advantages: bool = flag(True, help="normalise advantages to mean 0, std 1 per rollout")
+    whiten_advantages: bool = flag(True, help="normalise advantages to mean 0, std 1 per rollout (gae only)")
+    # the critic-free family (notebook 09): another advantage, the same clipped gradient
+    advantage_estimator: str = choice("gae", ("gae", "grpo", "rloo", "reinforce"),
+                                      term="advantage estimator (bộ ước lượng lợi thế)",
+                                      help="gae: value head + GAE (PPO); grpo: group mean and std; rloo: leave-one-out "
+                                           "mean; reinforce: the raw reward, no baseline")
+    group_size: int = number(1, "int", 1, 4096, symbol="G", term="group (nhóm) of completions of one prompt",
+                             help="completions sampled per prompt (batch_size / G prompts per rollout)")
+    scale_rewards: bool = flag(True, term="GRPO's division by the group's standard deviation (độ lệch chuẩn)",
+                               help="grpo: divide by the group's std (False: Dr. GRPO)")
+    kl_in: str = choice("reward", ("reward", "loss"), term="where the KL penalty (hình phạt KL) enters",
+                        help="reward: −β·KL per token in the reward (PPO); loss: +β·KL in the loss (GRPO)")
+    loss_aggregation: str = choice("token_mean", ("token_mean", "sequence_mean", "constant"),
+                                   term="loss aggregation, length bias (thiên lệch độ dài)",
+                                   help="token_mean: all valid tokens; sequence_mean: per completion, then over "
+                                        "completions (GRPO); constant: ÷ (B·L) (Dr. GRPO)")
+    stop_at_eos: bool = flag(False, term="a completion ends at end-of-text (kết thúc văn bản)",
+                             help="tokens after the first end-of-text are padding (False: fixed-length completions)")
     # what gets recorded
     sample_every: int = number(10, "int", 1, 100_000, help="keep sample completions every this many iterations")
     num_samples: int = number(8, "int", 0, 4096, help="completions kept each time")
@@ -192,10 +209,22 @@ def _check_together(values: dict) -> None:
         raise ConfigError(f"minibatch_size={values['minibatch_size']} does not divide "
                           f"batch_size={values['batch_size']}; valid: a divisor of {values['batch_size']}, "
                           f"e.g. {_divisors(values['batch_size'])}")
+    _check_groups(values["group_size"], values["batch_size"], values["advantage_estimator"])
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0][:8]
+def _check_groups(group_size: int, batch_size: int, estimator: str) -> None:
+    """batch_size completions are batch_size / G prompts × G; grpo and rloo compare within a group of 2 or more."""
+    if batch_size % group_size:
+        raise ConfigError(f"group_size={group_size} does not divide batch_size={batch_size} (completions per "
+                          f"rollout = prompts × G); valid: a divisor of {batch_size}, e.g. {_divisors(batch_size)}")
+    if group_size < 2 and estimator in ("grpo", "rloo"):
+        raise ConfigError(f"group_size={group_size} with advantage_estimator={estimator!r}: its baseline is the "
+                          f"other completions of the same prompt; valid: a group_size ≥ 2 that divides "
+                          f"batch_size={batch_size}, e.g. {_divisors(batch_size, 2) or 'none (raise batch_size)'}")
+
+
+def _divisors(n: int, low: int = 1) -> list[int]:
+    return [d for d in range(low, n + 1) if n % d == 0][:8]
 
 
 def _check(info: FieldInfo, value):
@@ -251,6 +280,17 @@ PRESETS: dict[str, dict] = {
     "gpt2": {"policy": "gpt2", "reward_model": "lvwerra/distilbert-imdb", "device": "auto",
              "batch_size": 64, "minibatch_size": 16, "response_length": 48, "prompt_length": 16,
              "learning_rate": 1.41e-5, "temperature": 1.0, "kl_target": 6.0, "iterations": 100},
+}
+
+# the family (notebook 09): each member as its changes to a config, e.g. `config.replace(**FAMILY["GRPO"])`
+FAMILY: dict[str, dict] = {
+    "PPO": {},
+    "REINFORCE": {"advantage_estimator": "reinforce", "group_size": 1},
+    "RLOO": {"advantage_estimator": "rloo", "group_size": 4, "kl_in": "reward", "loss_aggregation": "token_mean"},
+    "GRPO": {"advantage_estimator": "grpo", "group_size": 4, "scale_rewards": True, "kl_in": "loss",
+             "kl_estimator": "k3", "loss_aggregation": "sequence_mean"},
+    "Dr. GRPO": {"advantage_estimator": "grpo", "group_size": 4, "scale_rewards": False, "kl_in": "loss",
+                 "kl_estimator": "k3", "loss_aggregation": "constant"},
 }
 
 

@@ -1,4 +1,5 @@
-"""Per-token rewards: the reward model's score at the end, a KL penalty on every token (notebook 06)."""
+"""Per-token rewards: the reward model's score at the end, a KL penalty on every token (notebook 06); and the
+sequence reward of the critic-free family (notebook 09)."""
 from __future__ import annotations
 
 import torch
@@ -13,6 +14,13 @@ def per_token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor
     last = mask.long().sum(1).clamp(min=1) - 1                        # (B,) index of the last valid token
     rewards[torch.arange(len(scores)), last] += scores
     return rewards
+
+
+def sequence_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
+    """One reward per completion for the critic-free family (notebook 09): R = score − β·Σ_t KL_t over its valid
+    tokens (the sum of its per-token rewards). scores (B,), kl (B, T), mask (B, T) → R (B,).
+    """
+    return scores - kl_coef * torch.where(mask.bool(), kl, 0.0).sum(dim=1)  # (B,)
 
 
 def adaptive_kl_coef(kl_coef: float, kl: float, kl_target: float, horizon: int, n: int) -> float:

@@ -23,12 +23,13 @@ def masked_var(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                clip_eps: float | None) -> tuple[torch.Tensor, dict]:
+                clip_eps: float | None, *, aggregation: str = "token_mean") -> tuple[torch.Tensor, dict]:
     """Clipped surrogate (tổn thất chính sách, notebook 04), negated to be minimised.
 
     ratio = exp(log π − log π_old);  loss = mean(max(−A·ratio, −A·clip(ratio, 1−ε, 1+ε))) = −L_clip.
-    `clip_eps=None` drops the clip (the plain policy-gradient surrogate, for ablations).
-    logprobs, old_logprobs, advantages, mask (B, T) → loss () and stats (clipfrac, approx_kl, ratio_mean).
+    `clip_eps=None` drops the clip (the plain policy-gradient surrogate, for ablations); `aggregation` is the
+    mean's kind (`aggregate`, notebook 09). logprobs, old_logprobs, advantages, mask (B, T) → loss () and stats
+    (clipfrac, approx_kl, ratio_mean: always token means).
     """
     log_ratio = (logprobs - old_logprobs).masked_fill(~mask, 0.0)   # (B, T)
     ratio = torch.exp(log_ratio)                                      # (B, T)
@@ -38,7 +39,7 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
     else:
         pg_loss2 = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)  # (B, T)
         pg_loss = torch.max(pg_loss1, pg_loss2)
-    loss = masked_mean(pg_loss, mask)
+    loss = aggregate(pg_loss, mask, aggregation)                      # token_mean: masked_mean
     with torch.no_grad():  # diagnostics, as in CleanRL
         clipped = (ratio - 1.0).abs() > clip_eps if clip_eps is not None else torch.zeros_like(mask)
         stats = {"clipfrac": masked_mean(clipped.float(), mask).item(),

@@ -40,8 +40,29 @@ def gold_model_stats(models: Models, batch: Rollout) -> dict:
     return {"gold/rm_mean": scores.mean().item()}
 
 
+def zero_std_groups(scores: torch.Tensor, group_size: int) -> float:
+    """The fraction of prompts whose G completions all got the same score: their group advantage is 0, so they
+    teach nothing this iteration (GRPO, RLOO). scores (N,) in consecutive groups of G → a fraction in [0, 1]."""
+    groups = scores.reshape(-1, group_size)                                             # (N/G, G)
+    return (groups == groups[:, :1]).all(dim=1).float().mean().item()
+
+
+def family_stats(batch: Rollout, steps: list[dict], config) -> dict:
+    """The family's own metrics (notebook 09), each logged only where it says something: env/zero_std_groups
+    (G ≥ 2), env/response_length (valid tokens per completion; with stop_at_eos, else always response_length)
+    and loss/kl_avg (the KL of kl_in == "loss", before β)."""
+    stats = {}
+    if config.group_size > 1:
+        stats["env/zero_std_groups"] = zero_std_groups(batch.scores, config.group_size)
+    if config.stop_at_eos:
+        stats["env/response_length"] = batch.mask.sum(dim=1).float().mean().item()
+    if config.kl_in == "loss":
+        stats["loss/kl_avg"] = sum(s["loss/kl"] for s in steps) / len(steps)
+    return stats
+
+
 def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
-    """Metrics of one iteration, named as TRL names them where TRL has the quantity."""
+    """Metrics of one iteration, named as TRL names them where TRL has the quantity (+ `family_stats`)."""
     mean = lambda key: sum(s[key] for s in steps) / len(steps)
     gold = torch.tensor(batch.gold)                                                     # (B,) VADER
     kl_sum = (kl * batch.mask).sum(1)                                                   # (B,) nats per completion
@@ -61,7 +82,7 @@ def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef
         "loss/total_avg": mean("loss/total"), "val/ratio": mean("ratio_mean"), "val/clipfrac_avg": mean("vf_clipfrac"),
         "val/explained_variance": explained_variance(batch.values, returns, batch.mask),
         "val/grad_norm": mean("grad_norm"), "val/first_ratio": steps[0]["ratio_mean"],
-    }
+    } | family_stats(batch, steps, config)
 
 
 def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:

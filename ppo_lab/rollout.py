@@ -15,7 +15,8 @@ Sampling runs past end-of-text (`generate`: a fixed length, as in Ziegler et al.
 hold the end of one document and the start of the next, and the reward model scores all of it.
 Decoding with `skip_special_tokens=True` (`Rollout.completions`, the input of every text metric) drops
 the token and glues the two documents together: " a good.i don't get it". `readable` shows where it
-was: " a good. ∎ i don't get it". Every table, print-out and figure of completions uses it.
+was: " a good. ∎ i don't get it". Every table, print-out and figure of completions uses it. With
+`config.stop_at_eos` a completion ends at its first end-of-text instead (`completion_mask`): what follows is padding.
 """
 
 
@@ -156,16 +157,38 @@ class Rollout:
     gold: list[float] = field(default_factory=list)  # VADER's scores, set after Phase I (`metrics.judge`): no loss
 
 
+def until_end_of_text(response: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    """Valid tokens of completions that stop at end-of-text: True up to and including each row's first
+    end-of-text token (the action that ended the text), False after it. response (B, L) → mask (B, L) bool.
+    """
+    is_eos = (response == eos_token_id).long()                                         # (B, L)
+    return (is_eos.cumsum(dim=1) - is_eos) == 0                                        # (B, L) no end-of-text before t
+
+
+def completion_mask(response: torch.Tensor, tokenizer, config) -> tuple[torch.Tensor, torch.Tensor]:
+    """(response, mask): every token valid (fixed-length completions), or with `config.stop_at_eos` each token
+    after the first end-of-text replaced by the pad token and masked out, so every model pass, the reward model
+    (it scores its last non-pad token) and the decoded texts see the completion cut there.
+    """
+    if not config.stop_at_eos:
+        return response, torch.ones_like(response, dtype=torch.bool)                   # (B, L)
+    mask = until_end_of_text(response, tokenizer.eos_token_id)                         # (B, L)
+    return torch.where(mask, response, tokenizer.pad_token_id), mask                   # (B, L), (B, L)
+
+
 @torch.inference_mode()
 def rollout(models, prompts: list[str], config) -> Rollout:
-    """Phase I: sample completions, then one pass each of policy (+ values), reference and reward model."""
+    """Phase I: each prompt completed G = `config.group_size` times (consecutive rows: prompt 0 ×G, prompt 1 ×G, …),
+    then one pass each of policy (+ values), reference and reward model. B = len(prompts)·G rows.
+    """
     policy, tokenizer = models.policy, models.tokenizer
+    prompts = [p for p in prompts for _ in range(config.group_size)]                   # B = prompts × G
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, policy.device)       # (B, P)
     L = config.response_length
     response = generate(policy.lm, tokenizer, prompt_ids, prompt_mask, L, config.temperature)  # (B, L)
+    response, mask = completion_mask(response, tokenizer, config)                      # (B, L), (B, L)
     ids = torch.cat([prompt_ids, response], dim=1)                                     # (B, P + L)
-    attention_mask = torch.cat([prompt_mask, torch.ones_like(response)], dim=1)        # (B, P + L)
-    mask = torch.ones_like(response, dtype=torch.bool)                                 # (B, L)
+    attention_mask = torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1)       # (B, P + L)
     logits, logprobs, values = response_logprobs(policy, ids, attention_mask, response, config)  # (B, L, V), (B, L)
     _, ref_logprobs, _ = response_logprobs(models.ref, ids, attention_mask, response, config)   # (B, L)
     completions = tokenizer.batch_decode(response, skip_special_tokens=True)

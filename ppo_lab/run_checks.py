@@ -3,6 +3,8 @@ prompts before the first iteration, finite numbers during it, and what the learn
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from . import data
@@ -36,6 +38,21 @@ def check_arguments(config, models) -> None:
     if models is not None and not isinstance(models, Models):
         raise ConfigError(f"models must be the Models that lab.load_models(config) returns, "
                           f"not {type(models).__name__}")
+
+
+def check_overrides(fns: dict, config: PPOConfig) -> None:
+    """A learner's policy_loss takes the 5 arguments of the default token mean; any other `loss_aggregation`
+    reaches it as the keyword `aggregation`, so it must take that keyword."""
+    if config.loss_aggregation == "token_mean":
+        return
+    try:
+        inspect.signature(fns["policy_loss"]).bind(*range(5), aggregation=config.loss_aggregation)
+    except TypeError:
+        raise ConfigError(f"loss_aggregation={config.loss_aggregation!r}: your policy_loss takes no `aggregation` "
+                          "keyword; valid: loss_aggregation='token_mean', or add `*, aggregation='token_mean'` and "
+                          "reduce with lab.losses.aggregate(per_token, mask, aggregation)") from None
+    except ValueError:  # no signature to inspect (a builtin): calling it will tell
+        pass
 
 
 def check_context(models: Models, config: PPOConfig) -> None:

@@ -1,12 +1,13 @@
 """The PPO cycle (notebook 00): Phase I rollouts, Phase II updates, repeat.
 
     for each iteration:
-        rollout  → rewards (score + KL penalty) → advantages (GAE, whitened)
+        rollout  → rewards (score + KL penalty) → advantages (GAE, whitened; or critic-free: notebook 09)
         → ppo_epochs × shuffled minibatches of  L = L_clip − c1·L_VF + c2·S  → log → adapt β
 
-The algorithm lives in `rewards_and_advantages`, `loss_terms`, `ppo_step`, `iteration` and the loop of
-`train`; the plumbing (progress bars, NaN guard, interrupts, checkpoints) is in the small helpers after
-`train`, the checks in `run_checks.py` and the logged metrics in `metrics.py`.
+The algorithm lives in `rewards_and_advantages`, `critic_free_advantages`, `iteration` and the loop of
+`train`, with one minibatch's step (`loss_terms`, `ppo_step`) in `phase2.py`; the plumbing (progress bars,
+NaN guard, interrupts, checkpoints) is in the small helpers after `train`, the checks in `run_checks.py`
+and the logged metrics in `metrics.py`.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 import tqdm.auto
 
 from . import advantages as adv_lib, checkpoint, kl_penalty, losses
-from .config import ConfigError, PPOConfig
+from .config import FIELDS, ConfigError, PPOConfig
 from .metrics import (
     gold_model_stats,
     judge,
@@ -27,12 +28,14 @@ from .metrics import (
     summarise,
 )
 from .models import Models, load_models
-from .rollout import Rollout, positive_threshold, response_logprobs, rollout
+from .phase2 import loss_terms as loss_terms, ppo_step  # notebooks and tests call lab.trainer.loss_terms
+from .rollout import Rollout, positive_threshold, rollout
 from .run_checks import (
     NonFiniteError,
     check_arguments,
     check_context,
     check_finite,
+    check_overrides,
     check_weights,
     nan_report,
     plural,
@@ -62,43 +65,38 @@ class Run:
 
 # ====================================================================== the algorithm
 def rewards_and_advantages(batch: Rollout, config: PPOConfig, kl_coef: float, fns: dict):
-    """r_t = −β·KL_t (+ score at the end), then GAE, then whitening. Returns rewards, A, R, KL."""
+    """r_t = −β·KL_t (+ score at the end), then the advantages: GAE and whitening (PPO), or one advantage per
+    completion from its sequence reward (the critic-free family). Returns rewards, A, R, KL, each (B, L).
+
+    With kl_in == "loss" the reward holds no KL (β·KL goes into the loss instead, `ppo_step`).
+    """
     kl = fns["kl_per_token"](batch.logprobs, batch.ref_logprobs, config.kl_estimator)      # (B, L)
-    r = kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, kl_coef)                      # (B, L)
-    advantages, returns = fns["gae"](r, batch.values, batch.mask, config.gamma, config.lam)  # (B, L)
-    if config.whiten_advantages:
-        advantages = adv_lib.whiten(advantages, batch.mask)
+    beta = kl_coef if config.kl_in == "reward" else 0.0                                    # β of the reward
+    r = kl_penalty.per_token_rewards(batch.scores, kl, batch.mask, beta)                       # (B, L)
+    if config.advantage_estimator == "gae":
+        advantages, returns = fns["gae"](r, batch.values, batch.mask, config.gamma, config.lam)  # (B, L)
+        if config.whiten_advantages:
+            advantages = adv_lib.whiten(advantages, batch.mask)
+    else:                                                                                  # no value head
+        advantages, returns = critic_free_advantages(batch, kl, beta, config)                 # (B, L)
     return r, advantages, returns, kl
 
 
-def loss_terms(models: Models, batch: Rollout, idx, advantages, returns, config: PPOConfig, fns: dict,
-               with_entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-    """The three terms of L on the minibatch `idx`: pg_loss = −L_clip, vf_loss = L_VF and S, with their stats.
-
-    One forward pass of the policy; S is computed only `with_entropy` (else 0). Each term is a 0-d tensor.
+def critic_free_advantages(batch: Rollout, kl, kl_coef: float, config: PPOConfig):
+    """The critic-free family (notebook 09): R_i = score_i − β·Σ_t KL_t per completion, then A_i = R_i (reinforce),
+    GRPO's (R_i − mean_g) / std_g (grpo; Dr. GRPO without ÷ std_g) or RLOO's R_i − mean_{j≠i} R_j (rloo) within
+    the G completions of a prompt; A_i and R_i on every valid token. Returns A, R (B, L): no value head, so the
+    return is R itself.
     """
-    logits, logprobs, values = response_logprobs(models.policy, batch.ids[idx], batch.attention_mask[idx],
-                                                 batch.response[idx], config)    # (b, L, V), (b, L), (b, L)
-    mask = batch.mask[idx]                                                         # (b, L)
-    pg_loss, pg_stats = fns["policy_loss"](logprobs, batch.logprobs[idx], advantages[idx], mask, config.clip_eps)
-    vf_loss, vf_stats = fns["value_loss"](values, batch.values[idx], returns[idx], mask, config.clip_eps_value)
-    entropy = fns["entropy"](logits, mask) if with_entropy else torch.zeros(())
-    return pg_loss, vf_loss, entropy, {**pg_stats, **vf_stats}
-
-
-def ppo_step(models: Models, optimizer, batch: Rollout, idx, advantages, returns, config, fns) -> dict:
-    """One minibatch of Phase II: the three terms, the weighted loss, backprop, Adam."""
-    # S: only computed when it is in the objective (the rollout logs π_old's entropy either way)
-    pg_loss, vf_loss, entropy, stats = loss_terms(models, batch, idx, advantages, returns, config, fns,
-                                                  with_entropy=config.ent_coef > 0)
-    loss = fns["ppo_loss"](pg_loss, vf_loss, entropy, config.vf_coef, config.ent_coef)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(models.policy.parameters(), config.max_grad_norm)
-    check_finite({"loss/total": loss, "grad_norm": grad_norm})
-    optimizer.step()
-    return {"loss/policy": pg_loss.item(), "loss/value": vf_loss.item(), "loss/total": loss.item(),
-            "entropy": entropy.item(), "grad_norm": grad_norm.item(), **stats}
+    R = kl_penalty.sequence_rewards(batch.scores, kl, batch.mask, kl_coef)                 # (B,)
+    G = config.group_size
+    if config.advantage_estimator == "grpo":
+        A = adv_lib.group_advantages(R, G, config.scale_rewards)                          # (B,)
+    elif config.advantage_estimator == "rloo":
+        A = adv_lib.rloo_advantages(R, G)                                                 # (B,)
+    else:                                                                                 # reinforce: no baseline
+        A = R
+    return adv_lib.broadcast_to_tokens(A, batch.mask), adv_lib.broadcast_to_tokens(R, batch.mask)  # (B, L)
 
 
 def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, kl_coef: float,
@@ -106,6 +104,7 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
               tick=lambda: None) -> tuple[Rollout, dict]:
     """One PPO cycle: Phase I (rollout, rewards, advantages) then Phase II (ppo_epochs of minibatches).
 
+    `prompts`: batch_size / G of them; the rollout completes each G times (`config.group_size`).
     `tick()` is called after Phase I and after every minibatch (the progress bar's inner steps).
     """
     t0 = time.perf_counter()
@@ -119,7 +118,7 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
         order = torch.randperm(config.batch_size, generator=generator)
         for start in range(0, config.batch_size, config.minibatch_size):
             idx = order[start:start + config.minibatch_size]
-            steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns))
+            steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns, kl_coef))
             tick()
     t2 = time.perf_counter()
     batch.gold = judge(batch)                                   # the gold judge reads the completions once
@@ -148,8 +147,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
     bar = progress_bar(config, start, progress)
     try:
         for it in bar:
-            picks = torch.randint(len(pool), (config.batch_size,), generator=generator).tolist()
-            batch, stats = guarded_iteration(models, optimizer, [pool[i] for i in picks], config, kl_coef,
+            batch, stats = guarded_iteration(models, optimizer, draw_prompts(pool, config, generator), config, kl_coef,
                                              generator, fns, threshold, progress)   # rollout … ppo_epochs
             good_state = copy.deepcopy(models.policy.state_dict())
             log_iteration(run, batch, stats, it, threshold, bar)                     # history, samples, bar
@@ -164,6 +162,12 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
     return finish(run, "finished", quiet=True)
 
 
+def draw_prompts(pool: list[str], config: PPOConfig, generator: torch.Generator) -> list[str]:
+    """batch_size / G prompts drawn from the pool with replacement; the rollout completes each G times."""
+    picks = torch.randint(len(pool), (config.batch_size // config.group_size,), generator=generator)  # (B/G,)
+    return [pool[i] for i in picks.tolist()]
+
+
 # ====================================================================== plumbing
 INTERRUPTED = "interrupted: the run keeps its {} (history, samples and the weights after the last one)"
 
@@ -174,6 +178,7 @@ def prepare(config: PPOConfig, models: Models | None, prompts: list[str] | None,
     (loaded when not given) and the checked prompt pool. Returns (models, fns, generator, pool)."""
     check_arguments(config, models)
     fns = engine_functions(overrides)
+    check_overrides(fns, config)
     generator = seed_everything(config.seed)
     models = models or load_models(config)
     return models, fns, generator, ready_to_start(models, config, prompts)
@@ -255,7 +260,8 @@ def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
     The settings are compared before anything is loaded: a refused resume leaves the models as they were.
     """
     state, tensors = checkpoint.read(folder)
-    saved = {k: v for k, v in state["config"].items() if k != "iterations"}
+    older = {k: info.default for k, info in FIELDS.items()}   # a field newer than the checkpoint: its default
+    saved = {k: v for k, v in {**older, **state["config"]}.items() if k != "iterations"}
     now = {k: v for k, v in run.config.to_dict().items() if k != "iterations"}
     if saved != now:
         changed = sorted(k for k in now if now[k] != saved.get(k))

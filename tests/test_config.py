@@ -84,7 +84,8 @@ def test_describe_is_one_line_with_symbol_range_default_and_help():
 
     assert describe("clip_eps") == ("clip_eps (ε) float or None in (0, 10], default 0.2 — trust region of the "
                                     "ratio (None: no clipping)")
-    assert describe("batch_size") == "batch_size int in [1, 4096], default 64 — prompts per rollout"
+    assert describe("batch_size") == ("batch_size int in [1, 4096], default 64 — "
+                                      "completions per rollout (batch_size / group_size prompts)")
     assert describe("kl_estimator").startswith("kl_estimator one of k1/k3, default 'k1' — ")
     assert describe("whiten_advantages").startswith("whiten_advantages bool, default True — ")
     for name in FIELDS:
