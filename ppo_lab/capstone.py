@@ -26,6 +26,7 @@ from .config import PPOConfig
 from .exercises import not_answered, verdict
 from .impl_checks_calls import TimeUp, Verdict, call_with_limit
 from .models import load_models
+from .optim import adam
 from .rollout import Rollout
 
 NAME = "07.capstone"
@@ -118,7 +119,7 @@ def _train(iteration, config, models, time_limit=None) -> tuple[list[Record], st
     the prompt pool, Adam, the adaptive β); returns the records and, when it stopped early, why."""
     generator = trainer.seed_everything(config.seed)
     pool = trainer.ready_to_start(models, config)
-    optimizer = torch.optim.Adam(models.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+    optimizer = adam(models.policy.parameters(), config.learning_rate, eps=1e-5)
     kl_coef, records = config.kl_coef, []
     for it in range(config.iterations):
         picks = torch.randint(len(pool), (config.batch_size,), generator=generator).tolist()

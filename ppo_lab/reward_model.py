@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .optim import lr_at, optimiser_step
+from .optim import adam, lr_at, optimiser_step
 from .rollout import sample
 
 
@@ -81,7 +81,7 @@ def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], ste
     `noise` flips that fraction of labels (a noisy labeller). `evaluate(model)` runs every
     `eval_every` steps; returns the model (in eval mode), with `model.history` = [(step, evaluate)].
     """
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    opt = adam(model.parameters(), lr, betas=(0.9, 0.95), weight_decay=0.01, decoupled=True)
     rng, history = random.Random(seed), []
     bar = tqdm(range(steps), desc=desc, disable=not progress)
     model.train()

@@ -28,6 +28,7 @@ from .metrics import (
     summarise,
 )
 from .models import Models, load_models
+from .optim import adam
 from .phase2 import loss_terms as loss_terms, ppo_step  # notebooks and tests call lab.trainer.loss_terms
 from .rollout import Rollout, positive_threshold, rollout
 from .run_checks import (
@@ -139,7 +140,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
     """
     config = PPOConfig() if config is None else config
     models, fns, generator, pool = prepare(config, models, prompts, overrides)
-    optimizer = torch.optim.Adam(models.policy.parameters(), lr=config.learning_rate, eps=1e-5)
+    optimizer = adam(models.policy.parameters(), config.learning_rate, eps=1e-5)
     run = Run(config, models)
     kl_coef, start = resume_point(run, checkpoint_dir, resume, optimizer, generator)   # (β, first iteration)
     threshold = positive_threshold(models.reward_model)

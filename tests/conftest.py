@@ -14,7 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # the run cache lives in a folder of this session only: tests never read or fill ~/.cache
 os.environ["PPO_LAB_CACHE"] = tempfile.mkdtemp(prefix="ppo_lab_test_cache_")
 atexit.register(shutil.rmtree, os.environ["PPO_LAB_CACHE"], ignore_errors=True)
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(min(2, torch.get_num_threads()))   # under xdist, the share conftest.py set
 
 
 @pytest.fixture(scope="session")
