@@ -109,6 +109,8 @@ class PPOConfig:
                                         "completions (GRPO); constant: ÷ (B·L) (Dr. GRPO)")
     stop_at_eos: bool = flag(False, term="a completion ends at end-of-text (kết thúc văn bản)",
                              help="tokens after the first end-of-text are padding (False: fixed-length completions)")
+    binary_reward: bool = flag(False, term="a pass/fail reward (phần thưởng nhị phân)",
+                               help="reward 1 when the reward model's score says positive, else 0 (a pass/fail judge)")
     # what gets recorded
     sample_every: int = number(10, "int", 1, 100_000, help="keep sample completions every this many iterations")
     num_samples: int = number(8, "int", 0, 4096, help="completions kept each time")

@@ -168,7 +168,8 @@ def _probe_args(name: str) -> tuple:
     x, mask = torch.zeros(1, 3), torch.ones(1, 3, dtype=torch.bool)
     return {"gae": (x, x, mask, 1.0, 0.95), "value_loss": (x, x, x, mask, 0.2), "policy_loss": (x, x, x, mask, 0.2),
             "entropy": (torch.zeros(1, 3, 5), mask), "kl_per_token": (x, x, "k1"),
-            "ppo_loss": (torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0), 0.1, 0.0)}[name]
+            "ppo_loss": (torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0), 0.1, 0.0),
+            "group_advantages": (torch.zeros(4), 2), "rloo_advantages": (torch.zeros(4), 2)}[name]
 
 
 def use_impl(name: str, fn):

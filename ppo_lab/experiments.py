@@ -1,10 +1,14 @@
-"""Runs over seeds and settings (the notebooks' live ablations), and before/after comparisons."""
+"""Runs over seeds and settings (live ablations, the critic-free family), and before/after comparisons."""
 from __future__ import annotations
+
+import contextlib
+import copy
+import math
 
 import torch
 
 from . import cache, trainer
-from .config import ConfigError, PPOConfig
+from .config import FAMILY, ConfigError, PPOConfig
 from .models import Models, load_models
 from .rollout import (
     encode_prompts,
@@ -140,3 +144,63 @@ def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed:
     tokens = token_texts(batch.response, models.tokenizer)
     return {"batch": batch, "tokens": tokens, "rewards": r, "values": batch.values, "advantages": advantages,
             "returns": returns, "kl": kl}
+
+
+# ------------------------------------------------------------------ the critic-free family (notebook 09)
+BASELINES = {"gae": "V(s_t): a learned value head (the critic)", "reinforce": "none: the score itself",
+             "rloo": "the mean of the other G − 1 completions", "grpo": "the group's mean"}
+
+
+def family(config: PPOConfig, seeds=(0, 1), models: Models | None = None, names=None,
+           **train_kwargs) -> dict[str, list[Run]]:
+    """Each member of `config.FAMILY` (or those in `names`) trained over `seeds`: {member: runs}, the same
+    completions per iteration for all (`batch_size`: G per prompt, batch_size / G prompts)."""
+    members = {name: config.replace(**FAMILY[name]) for name in (names or FAMILY)}   # all valid before training
+    base = models or load_models(config)
+    return {name: over_seeds(cfg, seeds, base, **train_kwargs) for name, cfg in members.items()}
+
+
+def family_table(config: PPOConfig) -> list[dict]:
+    """One row per member of the family, read from the configs themselves: what each one changes."""
+    rows = []
+    for name, changes in FAMILY.items():
+        c = config.replace(**changes)
+        scaled = " ÷ its std" if c.advantage_estimator == "grpo" and c.scale_rewards else ""
+        rows.append({"member": name, "advantage_estimator": c.advantage_estimator,
+                     "baseline": BASELINES[c.advantage_estimator] + scaled,
+                     "critic": "value head" if c.advantage_estimator == "gae" else "none", "G": c.group_size,
+                     "clip ε": c.clip_eps, "KL goes in": f"the {c.kl_in} ({c.kl_estimator})",
+                     "loss_aggregation": c.loss_aggregation})
+    return rows
+
+
+@contextlib.contextmanager
+def saved_activation_bytes():
+    """Counts the bytes of every tensor autograd keeps for a backward pass inside the block, weights excluded
+    (each saved tensor counted once per save): {"bytes": n}, filled as the block runs."""
+    total = {"bytes": 0}
+
+    def pack(t):
+        if not (t.is_leaf and t.requires_grad):                      # an activation, not a weight
+            total["bytes"] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield total
+
+
+def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int = 2) -> dict[str, dict]:
+    """What one iteration costs each member of the family, measured: its seconds (the fastest of `repeats`, the
+    members interleaved so a busy machine slows them alike) and the megabytes of activations autograd keeps for
+    one minibatch's backward pass."""
+    names = list(names or FAMILY)
+    cost = {name: {"seconds": math.inf, "activation MB per minibatch": 0.0} for name in names}
+    for _ in range(repeats):
+        for name in names:
+            cfg = config.replace(**FAMILY[name], iterations=1)
+            with saved_activation_bytes() as saved:
+                run = trainer.train(cfg, copy.deepcopy(models), progress=False)
+            minibatches = cfg.ppo_epochs * (cfg.batch_size // cfg.minibatch_size)
+            cost[name]["seconds"] = min(cost[name]["seconds"], run.history[0]["time/iteration"])
+            cost[name]["activation MB per minibatch"] = saved["bytes"] / minibatches / 1e6
+    return cost

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import advantages as adv_lib
-from .config import ConfigError, PPOConfig
+from .config import FAMILY, ConfigError, PPOConfig
 from .experiments import over_seeds
 from .models import Models, load_models
 from .trainer import Run
@@ -27,6 +27,11 @@ def flipped_gae(rewards, values, mask, gamma: float, lam: float):
     """The sign bug: GAE as usual, then −A. The returns (and so the value head) stay right."""
     advantages, returns = adv_lib.gae(rewards, values, mask, gamma, lam)   # (B, L), (B, L)
     return -advantages, returns
+
+
+def flipped_group_advantages(scores, group_size: int, scale: bool = True):
+    """The family's sign bug: GRPO's group advantages as usual, then −A."""
+    return -adv_lib.group_advantages(scores, group_size, scale)                   # (N,)
 
 
 def dropout_on(models: Models, p: float = 0.1) -> None:
@@ -53,6 +58,7 @@ class Failure:
     direction: str = "above"                    # the broken run sits "above" or "below" the healthy one
     margin: float = 0.0                         # ... by more than this (the metric's units)
     symptom: str = ""                           # what a learner sees
+    world: dict = field(default_factory=dict)   # the family member it lives in: its healthy run has these too
 
 
 FAILURES: dict[str, Failure] = {
@@ -80,6 +86,18 @@ FAILURES: dict[str, Failure] = {
         "β = 0: no KL penalty to the reference (kl_coef=0, kl_target=None)", {"kl_coef": 0.0, "kl_target": None},
         metric="objective/non_score_reward", direction="above", margin=0.03,
         symptom="the KL penalty's share of the reward (−β·KL) is exactly 0; the KL to the reference has no brake"),
+    # the critic-free family (notebook 09): the healthy run is the same member, `world`
+    "grpo_tiny_groups": Failure(
+        "GRPO with groups of 2 on a pass/fail reward (group_size=2; healthy: 8)", {"group_size": 2},
+        world={**FAMILY["GRPO"], "binary_reward": True, "group_size": 8},
+        metric="env/zero_std_groups", direction="above", margin=0.2,
+        symptom="a large share of groups all pass or all fail: their advantages are 0, that part of the rollout "
+                "teaches nothing"),
+    "group_sign_flipped": Failure(
+        "GRPO's group advantage with its sign flipped (a wrapped group_advantages returns −A)",
+        overrides={"group_advantages": flipped_group_advantages}, world=FAMILY["GRPO"],
+        metric="env/reward_mean", reduce="delta", direction="below", margin=0.2,
+        symptom="the reward goes down: each group's worst completions are made more likely"),
 }
 
 
@@ -91,9 +109,15 @@ def recipe(name: str) -> Failure:
     return FAILURES[name]
 
 
+def healthy_config(name: str, config: PPOConfig) -> PPOConfig:
+    """The healthy run a recipe is compared with: `config`, as the family member the bug lives in (`world`)."""
+    return config.replace(**recipe(name).world)
+
+
 def broken_config(name: str, config: PPOConfig) -> PPOConfig:
     """The healthy config with the recipe's fields changed."""
-    return config.replace(**recipe(name).changes)
+    bug = recipe(name)
+    return config.replace(**{**bug.world, **bug.changes})
 
 
 def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | None = None,
@@ -110,6 +134,11 @@ def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | Non
     broken = broken_config(name, config).replace(**(changes or {}))
     return over_seeds(broken, seeds, base, use_cache and bug.tweak is None, overrides=bug.overrides or None,
                       **train_kwargs)
+
+
+def healthy_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | None = None, **train_kwargs) -> list[Run]:
+    """The healthy runs a recipe is compared with (`healthy_config`), once per seed."""
+    return over_seeds(healthy_config(name, config), seeds, models, **train_kwargs)
 
 
 def read_metric(runs: list[Run], metric: str, reduce: str) -> float:

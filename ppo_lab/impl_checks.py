@@ -12,8 +12,7 @@ package's in training: `lab.train(config, overrides={"policy_loss": my_policy_lo
 Each call of the learner's function has a time limit (`TIME_LIMIT_S`, or `time_limit=`): one that does not
 return in time is reported, never waited for forever. See `call_with_limit` for how, per platform.
 
-The same checks cover the critic-free family's advantages (`group_advantages`, `rloo_advantages`, notebook 09),
-which no training run calls yet: `REFERENCES` holds the package function each battery compares against.
+The same checks cover the critic-free family's advantages (`group_advantages`, `rloo_advantages`, notebook 09).
 The cases are in `impl_checks_cases`, `impl_checks_cases_05_06` and `impl_checks_cases_09`; the time limit and
 `Verdict` are in `impl_checks_calls`.
 """
@@ -24,17 +23,14 @@ import math
 
 import torch
 
-from . import advantages, impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09
+from . import impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09
 from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from .impl_checks_cases import F64, Case
 from .trainer import ENGINE_FUNCTIONS
 
 BATTERIES = {**impl_checks_cases.BATTERIES, **impl_checks_cases_05_06.BATTERIES,
              **impl_checks_cases_09.BATTERIES}                                    # function: its cases
-# function: the package's own, that a learner's is checked against; the critic-free family is not (yet) an engine
-# function, so `train(overrides=...)` does not take it
-REFERENCES = {**ENGINE_FUNCTIONS, "group_advantages": advantages.group_advantages,
-              "rloo_advantages": advantages.rloo_advantages}
+REFERENCES = ENGINE_FUNCTIONS    # function: the package's own, that a learner's is checked against
 STATS = {"clipfrac": "fraction of valid tokens with |r − 1| > ε (0 when clip_eps is None)",
          "approx_kl": "mean over valid tokens of (r − 1) − log r",
          "ratio_mean": "mean of r over valid tokens",
@@ -208,8 +204,7 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     if failures is None:
         return Verdict(False)
     if not failures:
-        train = (f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})"
-                 if name in ENGINE_FUNCTIONS else "")
+        train = f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})"
         print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}.{train}")
         return Verdict(True)
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")

@@ -20,6 +20,7 @@ from .mechanics_figures import (
 )
 from .result_figures import (
     accuracy_curves,
+    against_time,
     curves,
     heatmap,
     kl_estimators,
@@ -32,9 +33,10 @@ from .token_figures import next_token_figure, token_heatmap
 
 __all__ = [
     # the figures
-    "CLIP_CASES", "accuracy_curves", "clip_explorer_figure", "clip_objective", "curves", "gae_figure", "heatmap",
-    "kl_estimators", "next_token_figure", "ppo_cycle_diagram", "proxy_vs_gold", "reward_vs_kl", "score_histogram",
-    "term_bars", "text_table", "token_heatmap", "value_loss_figure", "values_vs_returns",
+    "CLIP_CASES", "accuracy_curves", "against_time", "clip_explorer_figure", "clip_objective", "curves",
+    "gae_figure", "heatmap", "kl_estimators", "next_token_figure", "ppo_cycle_diagram", "proxy_vs_gold",
+    "reward_vs_kl", "score_histogram", "term_bars", "text_table", "token_heatmap", "value_loss_figure",
+    "values_vs_returns",
     # the part of their machinery a notebook uses beside them (the rest: lab.figure_style)
     "METRICS", "legend_below", "seed_band", "seeds_note", "style_axes",
 ]

@@ -1,7 +1,7 @@
 """Figures and tables of what training produced: logged metrics over iterations (every notebook), the reward
 model's accuracy and score histogram (notebook 01), a sweep's grid of final values, each setting's path through
-(KL, reward), proxy reward against the gold judge, the k1/k3 KL estimates (06), and a table of completions to
-read (00).
+(KL, reward), proxy reward against the gold judge, the k1/k3 KL estimates (06), a metric against seconds of
+training (09), and a table of completions to read (00).
 
 Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
 """
@@ -43,6 +43,19 @@ def curves(groups: dict, metrics: list[str], title: str, single_run: bool = Fals
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # iterations are whole numbers
     legend_below(fig, axes)
     fig.suptitle(title)
+    return fig
+
+
+def against_time(groups: dict, metric: str, title: str):
+    """`metric` against seconds of training (cumulative `time/iteration`, mean over seeds): what each group buys
+    per second rather than per iteration (notebook 09). One line per group, its seeds as a band."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    for label, runs in groups.items():
+        done = [r for r in runs if r.history]
+        n = min(len(r.history) for r in done)
+        seconds = np.mean([np.cumsum(r.metric("time/iteration")[:n]) for r in done], axis=0)   # (n,)
+        draw_band(ax, seconds, [r.metric(metric)[:n] for r in done], runs_label(label, runs))
+    style_axes(ax, title, "seconds of training (mean over seeds)", metric_label(metric))
     return fig
 
 

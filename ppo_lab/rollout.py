@@ -151,7 +151,7 @@ class Rollout:
     logprobs: torch.Tensor       # log π_old(token)
     ref_logprobs: torch.Tensor   # log π_ref(token)
     values: torch.Tensor         # V_old(s_t)
-    scores: torch.Tensor         # (B,) reward model's score
+    scores: torch.Tensor         # (B,) reward model's score (1 or 0 with `binary_reward`)
     entropy: float               # mean per-token entropy of π_old's next-token distributions
     readable_completions: list[str] = field(default_factory=list)  # what a learner reads: end-of-text as ∎
     gold: list[float] = field(default_factory=list)  # VADER's scores, set after Phase I (`metrics.judge`): no loss
@@ -194,6 +194,8 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     completions = tokenizer.batch_decode(response, skip_special_tokens=True)
     texts = [p + c for p, c in zip(prompts, completions)]
     scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
+    if config.binary_reward:                                                           # a pass/fail judge
+        scores = (scores > positive_threshold(models.reward_model)).float()            # (B,) 1 or 0
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
                    logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item(),
                    readable(response, tokenizer))

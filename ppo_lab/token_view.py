@@ -22,7 +22,7 @@ from .trainer import ENGINE_FUNCTIONS, Run, ppo_step
 
 BY = {  # by → (key in the inspected batch, colour-bar label)
     "ratio": ("ratio_minus_1", "ratio − 1 = π_θ / π_old − 1"),
-    "advantage": ("advantages", "advantage A_t (whitened)"),
+    "advantage": ("advantages", "advantage A_t (as Phase II uses it)"),
     "kl": ("kl", "KL to the reference per token (nats, k1)"),
     "value": ("values", "value V(s_t) (reward units)"),
 }

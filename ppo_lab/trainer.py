@@ -47,6 +47,7 @@ from .run_checks import (
 ENGINE_FUNCTIONS = {
     "policy_loss": losses.policy_loss, "value_loss": losses.value_loss, "entropy": losses.entropy,
     "kl_per_token": losses.kl_per_token, "ppo_loss": losses.ppo_loss, "gae": adv_lib.gae,
+    "group_advantages": adv_lib.group_advantages, "rloo_advantages": adv_lib.rloo_advantages,
 }
 
 
@@ -79,11 +80,11 @@ def rewards_and_advantages(batch: Rollout, config: PPOConfig, kl_coef: float, fn
         if config.whiten_advantages:
             advantages = adv_lib.whiten(advantages, batch.mask)
     else:                                                                                  # no value head
-        advantages, returns = critic_free_advantages(batch, kl, beta, config)                 # (B, L)
+        advantages, returns = critic_free_advantages(batch, kl, beta, config, fns)            # (B, L)
     return r, advantages, returns, kl
 
 
-def critic_free_advantages(batch: Rollout, kl, kl_coef: float, config: PPOConfig):
+def critic_free_advantages(batch: Rollout, kl, kl_coef: float, config: PPOConfig, fns: dict = ENGINE_FUNCTIONS):
     """The critic-free family (notebook 09): R_i = score_i − β·Σ_t KL_t per completion, then A_i = R_i (reinforce),
     GRPO's (R_i − mean_g) / std_g (grpo; Dr. GRPO without ÷ std_g) or RLOO's R_i − mean_{j≠i} R_j (rloo) within
     the G completions of a prompt; A_i and R_i on every valid token. Returns A, R (B, L): no value head, so the
@@ -92,9 +93,9 @@ def critic_free_advantages(batch: Rollout, kl, kl_coef: float, config: PPOConfig
     R = kl_penalty.sequence_rewards(batch.scores, kl, batch.mask, kl_coef)                 # (B,)
     G = config.group_size
     if config.advantage_estimator == "grpo":
-        A = adv_lib.group_advantages(R, G, config.scale_rewards)                          # (B,)
+        A = fns["group_advantages"](R, G, config.scale_rewards)                           # (B,)
     elif config.advantage_estimator == "rloo":
-        A = adv_lib.rloo_advantages(R, G)                                                 # (B,)
+        A = fns["rloo_advantages"](R, G)                                                  # (B,)
     else:                                                                                 # reinforce: no baseline
         A = R
     return adv_lib.broadcast_to_tokens(A, batch.mask), adv_lib.broadcast_to_tokens(R, batch.mask)  # (B, L)

@@ -11,9 +11,12 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# the run cache lives in a folder of this session only: tests never read or fill ~/.cache
-os.environ["PPO_LAB_CACHE"] = tempfile.mkdtemp(prefix="ppo_lab_test_cache_")
-atexit.register(shutil.rmtree, os.environ["PPO_LAB_CACHE"], ignore_errors=True)
+# the run cache lives in a folder of this session only, which its pytest-xdist workers share (they inherit the
+# variable from the process that made it, which removes it at the end): tests never read or fill ~/.cache
+if "PPO_LAB_TEST_CACHE" not in os.environ:
+    os.environ["PPO_LAB_TEST_CACHE"] = tempfile.mkdtemp(prefix="ppo_lab_test_cache_")
+    atexit.register(shutil.rmtree, os.environ["PPO_LAB_TEST_CACHE"], ignore_errors=True)
+os.environ["PPO_LAB_CACHE"] = os.environ["PPO_LAB_TEST_CACHE"]
 torch.set_num_threads(min(2, torch.get_num_threads()))   # under xdist, the share conftest.py set
 
 

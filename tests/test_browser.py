@@ -163,7 +163,8 @@ def lab_server(tmp_path_factory):
     _require_tools()
     home = tmp_path_factory.mktemp("jupyter")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
-    env.update(PPO_LAB_PRESET="ci", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+    # PPO_LAB_CACHE off: the test watches a live run's progress bars, and a run the notebooks' tests cached shows none
+    env.update(PPO_LAB_PRESET="ci", PPO_LAB_CACHE="off", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTER_DATA_DIR=str(home / "data"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), IPYTHONDIR=str(home / "ipython"))
