@@ -32,6 +32,7 @@ from ppo_lab import data
 from ppo_lab.build.assets import train_tokenizer
 from ppo_lab.config import PPOConfig
 from ppo_lab.models import Models, PolicyWithValueHead, fuse_gelu
+from ppo_lab.optim import adam
 from ppo_lab.rollout import encode_prompts, generate, position_ids, response_logits
 from ppo_lab.trainer import ENGINE_FUNCTIONS, iteration, seed_everything
 
@@ -81,14 +82,15 @@ def timed(fn, warmup, iters, sync) -> list[float]:
     return times
 
 
-def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device):
+def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device, **changes):
+    """One iteration of `trainer.iteration` on `prompts` (each sampled `group_size` times when `changes` ask)."""
     config = PPOConfig(batch_size=args.batch, minibatch_size=args.batch // args.minibatches, ppo_epochs=args.epochs,
                        response_length=args.response_len, prompt_length=args.prompt_len, temperature=1.0,
-                       kl_target=None, device="cpu")
+                       kl_target=None, device="cpu", **changes)
     policy = PolicyWithValueHead(fuse_gelu(copy.deepcopy(lm))).to(device)  # as load_policy does
     models = Models(policy, copy.deepcopy(policy.lm).requires_grad_(False), fuse_gelu(copy.deepcopy(reward)).to(device),
                     tokenizer, tokenizer)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+    optimizer = adam(policy.parameters(), config.learning_rate, eps=1e-5)              # as `trainer.train` does
     generator = seed_everything(0)
     return lambda: iteration(models, optimizer, prompts, config, config.kl_coef, generator, ENGINE_FUNCTIONS)
 
@@ -96,7 +98,7 @@ def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device):
 def floor_iteration(args, tokenizer, prompts, lm, reward, device):
     policy = PolicyWithValueHead(fuse_gelu(copy.deepcopy(lm))).to(device)
     ref, rm = copy.deepcopy(policy.lm), fuse_gelu(copy.deepcopy(reward)).to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-5, eps=1e-5)
+    optimizer = adam(policy.parameters(), 1e-5, eps=1e-5)
     L, mb = args.response_len, args.batch // args.minibatches
 
     def step():

@@ -308,6 +308,10 @@ SLIPS = {  # exercise: [(a wrong answer that betrays a known slip, what its targ
     "08.trl_batch_args": [(WRONG["08.trl_batch_args"], "not one minibatch"),
                           (lambda b, m: {"per_device_train_batch_size": b, "gradient_accumulation_steps": 1,
                                          "num_mini_batches": b / m}, "whole numbers")],
+    "09.grpo_by_hand": [(0.75, "Dr. GRPO's advantage"), (1.732, "population std"), (1.0, "RLOO's advantage")],
+    "09.zero_variance": [(0.2401, "only the all-fail"), (0.0081, "only the all-pass"), (0.7518, "DO give a signal")],
+    "09.rloo_factor": [(0.75, "upside down"), (1.0, "changes the advantage")],
+    "09.length_weight": [(1, "token_mean (or constant)"), (0.2, "Upside down")],
 }
 
 
