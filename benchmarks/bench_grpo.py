@@ -2,7 +2,7 @@
 
     pip install -r benchmarks/requirements-grpo.txt
     python benchmarks/bench_grpo.py [--prompts 16 --group 4 --response-len 24 --epochs 4 --minibatches 4
-                                     --iters 6 --threads 2]
+                                     --iters 12 --threads 2]
 
 One process, the same randomly initialised GPT-2 (the shape of `bench_iteration.py`), the same prompts and
 settings for all three: `prompts` × G completions per iteration, GRPO's advantages (÷ the group's std), the KL
@@ -28,7 +28,7 @@ from ppo_lab.config import FAMILY
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, default in (("prompts", 16), ("group", 4), ("iters", 6), ("warmup", 1)):
+    for name, default in (("prompts", 16), ("group", 4), ("iters", 12), ("warmup", 2)):
         p.add_argument(f"--{name}", type=int, default=default)
     own, rest = p.parse_known_args(argv)
     args = parse_shape(rest)
@@ -78,7 +78,8 @@ def main(argv=None):
     print(f"threads {args.threads}, policy {sum(p.numel() for p in lm.parameters()) / 1e6:.1f} M parameters, "
           f"{args.prompts} prompts × G = {args.group}, ({args.prompt_len} + {args.response_len}) tokens, "
           f"{args.epochs} epochs × {args.minibatches} minibatches")
-    grpo = ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device, **FAMILY["GRPO"], group_size=args.group)
+    member = {**FAMILY["GRPO"], "group_size": args.group}
+    grpo = ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device, **member)
     lab = report("PPO Lab", timed(grpo, args.warmup, args.iters, lambda: None))
     grouped = [p for p in prompts for _ in range(args.group)]
     floor = report("floor", timed(floor_iteration(args, tokenizer, grouped, lm, reward, device), args.warmup,
