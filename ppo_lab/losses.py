@@ -1,4 +1,4 @@
-"""The three PPO losses, the KL penalty and the weighted objective, as pure functions of tensors.
+"""The PPO losses, the KL penalty, the weighted objective and the DPO loss, as pure functions of tensors.
 
 Conventions: token-level tensors are `(B, T)` over response tokens with a boolean `mask` of valid
 tokens; means run over all valid tokens of the batch. A *loss* is something to minimise, so
@@ -128,3 +128,24 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.T
     lengths = mask.sum(dim=1)                                               # (N,)  valid tokens per completion
     row_means = row_sums / lengths.clamp(min=1)                             # (N,)  0 for an empty completion
     return row_means.sum() / (lengths > 0).sum().clamp(min=1)               # mean over non-empty completions
+
+
+def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor,
+             ref_rejected_logps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:
+    """Direct Preference Optimization (Rafailov et al., 2023) on sequence log-probs (sums over each completion's
+    valid tokens), all (B,): the implicit reward of a completion is β·(log π(y) − log π_ref(y)), and
+
+        z = β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))],   loss = mean(−log σ(z)),
+
+    computed with `logsigmoid` (finite for any margin). `stats` (Python floats, TRL's names): `rewards/chosen`,
+    `rewards/rejected` (mean implicit rewards), `rewards/margins` (mean z), `rewards/accuracies` (fraction z > 0).
+    """
+    if not beta > 0:
+        raise ValueError(f"beta={beta!r} must be > 0 (DPO's β, the strength of the pull to the reference)")
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)                          # (B,)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)                    # (B,)
+    z = chosen - rejected                                                              # (B,)
+    loss = -torch.nn.functional.logsigmoid(z).mean()
+    stats = {"rewards/chosen": chosen.mean().item(), "rewards/rejected": rejected.mean().item(),
+             "rewards/margins": z.mean().item(), "rewards/accuracies": (z > 0).float().mean().item()}
+    return loss, stats
