@@ -11,13 +11,14 @@ Module map, in layers from the bottom up. A module imports only from its own lay
     world     config engines data gold bundled loading models
               what a run acts in: the config vocabulary (and its names in the engines), the review corpus, the gold
               judge (VADER), the bundled assets, the policy, reference and reward model
-    engine    rollout metrics run_checks checkpoint phase2 trainer objective reward_model cache experiments
+    engine    rollout metrics run_checks checkpoint phase2 trainer objective reward_model preference_pairs dpo
+              cache experiments
               Phase I, Phase II (one minibatch's step) and the loop that calls the maths; training a reward
-              model; runs over seeds and settings, with the run cache
-    teaching  figure_style plots mechanics_figures result_figures token_figures dashboard token_view
+              model; DPO on preference pairs; runs over seeds and settings, with the run cache
+    teaching  figure_style dpo_figures plots mechanics_figures result_figures token_figures dashboard token_view
               failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
-              exercise_bank_07_08 exercise_bank_09 exercise_bank impl_checks_calls impl_checks_cases
-              impl_checks_cases_05_06 impl_checks_cases_09 impl_checks exercises capstone
+              exercise_bank_07_08 exercise_bank_09 exercise_bank_10 exercise_bank impl_checks_calls impl_checks_cases
+              impl_checks_cases_05_06 impl_checks_cases_09 impl_checks_cases_10 impl_checks exercises capstone
               what the notebooks show and check: figures, the dashboard, the token inspector, planted bugs,
               explorers, exercises and the "implement it" checker
     face      __init__ __main__ cli notebook_runner
@@ -37,6 +38,7 @@ from . import (
     capstone,
     data,
     diversity,
+    dpo,
     engines,
     exercises,
     experiments,
@@ -56,6 +58,7 @@ from . import (
 )
 from .config import ConfigError, PPOConfig
 from .dashboard import dashboard  # the function (the module stays ppo_lab.dashboard)
+from .dpo import train_dpo
 from .models import load_models
 from .token_view import show_tokens
 from .trainer import Run, train
@@ -66,7 +69,7 @@ def show_source(obj) -> None:
     print(_inspect.getsource(obj))
 
 
-__all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity",
+__all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity", "dpo",
            "engines", "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses",
            "metrics", "models", "objective", "plots", "reward_model", "rollout", "show_source", "show_tokens",
-           "token_view", "train", "trainer", "widgets"]
+           "token_view", "train", "train_dpo", "trainer", "widgets"]

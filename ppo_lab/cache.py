@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__, bundled
 from .config import PPOConfig
+from .dpo import train_dpo
 from .models import Models
 from .trainer import Run, train
 
@@ -37,6 +38,7 @@ OFF = ("off", "0", "false", "no", "none")
 FILES = {"run": "run.json", "weights": "policy.safetensors"}
 MANIFEST = "manifest.json"
 ORPHAN_AGE = 3600  # seconds: a `.tmp-*` folder untouched this long was left by a crash, not a live writer
+METHODS = ("ppo", "dpo")   # what a run is trained with (part of its key): trainer.train or dpo.train_dpo
 _WRITE_FAILURES_REPORTED: set[str] = set()  # cache folders whose failed write was already said (once each)
 
 
@@ -83,11 +85,13 @@ def weights_checksum(models: Models) -> str:
     return h.hexdigest()
 
 
-def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list[str] | None = None) -> str:
-    """sha256 of everything a finished run depends on (see the module docstring)."""
+def run_key(config: PPOConfig, starting_weights: str, device: str, prompts: list[str] | None = None,
+            method: str = "ppo") -> str:
+    """sha256 of everything a finished run depends on (see the module docstring), `method` included."""
 
     versions = {lib: importlib.metadata.version(lib) for lib in ("torch", "transformers")}
-    parts = {"config": config.to_dict(), "version": __version__, "code": code_checksum(), "libraries": versions,
+    parts = {"method": method, "config": config.to_dict(), "version": __version__, "code": code_checksum(),
+             "libraries": versions,
              "assets": asset_checksums(), "weights": starting_weights, "device": device, "prompts": prompts,
              # the same run differs in the last bits with the thread count and the CPU's kernels (README)
              "threads": torch.get_num_threads(), "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
@@ -246,23 +250,27 @@ def try_store(run: Run, key: str, root: str) -> None:
 
 # ------------------------------------------------------------------ the one entry point
 def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, starting_weights: str | None = None,
-                 **train_kwargs) -> Run:
-    """`trainer.train(config, copy of models, ...)`, or the same finished run loaded from the cache.
+                 method: str = "ppo", **train_kwargs) -> Run:
+    """`trainer.train(config, copy of models, ...)` (`method="dpo"`: `dpo.train_dpo`), or the same finished run
+    loaded from the cache.
 
-    Only finished runs are stored (not interrupted or NaN-stopped ones); runs with `overrides`
-    are neither looked up nor stored. `starting_weights` saves re-hashing shared starting models.
+    Only finished runs are stored (not interrupted or NaN-stopped ones); runs with `overrides` or a learner's own
+    DPO `pairs` are neither looked up nor stored. `starting_weights` saves re-hashing shared starting models.
     """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not a way to train; choose one of {sorted(METHODS)}")
+    train_fn = train if method == "ppo" else train_dpo
     root = cache_dir() if use_cache else None
-    if root is None or train_kwargs.get("overrides"):
-        return train(config, copy.deepcopy(models), **train_kwargs)
+    if root is None or train_kwargs.get("overrides") or train_kwargs.get("pairs") is not None:
+        return train_fn(config, models=copy.deepcopy(models), **train_kwargs)
     key = run_key(config, starting_weights or weights_checksum(models), str(models.policy.device.type),
-                  train_kwargs.get("prompts"))
+                  train_kwargs.get("prompts"), method)
     run = load(key, models, config, root)
     if run is not None:
         print(f"loaded from the run cache: seed={config.seed}, {len(run.history)} iterations "
               f"(entry {key[:12]} in {root}; PPO_LAB_CACHE=off to retrain)")
         return run
-    run = train(config, copy.deepcopy(models), **train_kwargs)
+    run = train_fn(config, models=copy.deepcopy(models), **train_kwargs)
     if run.status == "finished":
         try_store(run, key, root)
     return run

@@ -1,6 +1,7 @@
-"""The headless CLI: `python -m ppo_lab train | sweep | warm-cache` (see `--help` of each).
+"""The headless CLI: `python -m ppo_lab train | dpo | sweep | warm-cache` (see `--help` of each).
 
     python -m ppo_lab train --preset tiny --out runs/demo --set kl_coef=0.2
+    python -m ppo_lab dpo --preset tiny --pairs online --out runs/dpo
     python -m ppo_lab sweep --preset tiny --grid clip_eps=0.05,0.2,none --seeds 2 --out runs/sweep
     python -m ppo_lab warm-cache --notebooks 03,04 --preset tiny
 
@@ -19,7 +20,7 @@ from .config import FIELDS, PRESETS, ConfigError, PPOConfig, check_preset
 from .experiments import interrupted
 from .models import AssetError, load_models
 from .notebook_runner import find_notebooks, run_notebooks
-from .reports import TRAIN_FILES, write_sweep_report, write_train_report
+from .reports import DPO_FILES, TRAIN_FILES, write_sweep_report, write_train_report
 
 
 # ====================================================================== settings
@@ -93,16 +94,33 @@ def cmd_train(args) -> int:
     use_cache = not args.no_cache and not kwargs           # checkpoints are written only by a real training run
     run = cache.cached_train(config, models, use_cache=use_cache, progress=True, **kwargs)
     write_train_report(args.out, args.preset, args.prompts, config, models, run)
+    again = f"; continue it with --checkpoint-dir {args.checkpoint_dir} --resume" if kwargs else ""
+    return report_status(run, args.out, TRAIN_FILES, again)
+
+
+def cmd_dpo(args) -> int:
+    """One DPO run (`dpo.train_dpo`) and the same kind of report folder as `train`."""
+    config = make_config(args)
+    if args.pairs is not None:
+        config = config.replace(dpo_pairs=args.pairs)
+    checkpoint.check_folder(args.out, "--out")
+    models = load_models(config)
+    run = cache.cached_train(config, models, use_cache=not args.no_cache, method="dpo", progress=True)
+    write_train_report(args.out, args.preset, args.prompts, config, models, run, method="dpo")
+    return report_status(run, args.out, DPO_FILES)
+
+
+def report_status(run, out: str, files: str, again: str = "") -> int:
+    """Say how the run ended and where its report is; the exit code (0 finished, 130 Ctrl-C, 1 NaN/inf)."""
     if interrupted(run):
-        again = f"; continue it with --checkpoint-dir {args.checkpoint_dir} --resume" if kwargs else ""
         done = trainer.plural(len(run.history), "completed iteration")
-        print(f"interrupted (Ctrl-C) after {done}; report of the partial run "
-              f"in {args.out}: {TRAIN_FILES}{again}", file=sys.stderr)
+        print(f"interrupted (Ctrl-C) after {done}; report of the partial run in {out}: {files}{again}",
+              file=sys.stderr)
         return 130
     if run.status != "finished":                           # stopped on NaN/inf: the report shows where
-        print(f"{run.status}\nreport of the run up to there in {args.out}: {TRAIN_FILES}", file=sys.stderr)
+        print(f"{run.status}\nreport of the run up to there in {out}: {files}", file=sys.stderr)
         return 1
-    print(f"{run.status}; report in {args.out}: {TRAIN_FILES}")
+    print(f"{run.status}; report in {out}: {files}")
     return 0
 
 
@@ -166,6 +184,15 @@ EPILOGS = {
 writes history.json, config.json, dashboard.png, curves.png and samples.md to --out; Ctrl-C writes
 the report of the iterations completed so far and exits with code 130 (with --checkpoint-dir,
 --resume continues the run later)""",
+    "dpo": """examples:
+  python -m ppo_lab dpo --preset tiny --pairs human --out runs/dpo
+  python -m ppo_lab dpo --preset tiny --pairs online --out runs/online --set dpo_beta=0.5
+  python -m ppo_lab dpo --preset ci --pairs policy --out runs/quick --set iterations=2
+
+trains with DPO on preference pairs (human: labelled reviews; policy: the starting policy's completions
+judged by the reward model; online: the current policy's, new every dpo_online_every iterations) and
+writes history.json, config.json, curves.png and samples.md to --out; Ctrl-C writes the report of the
+iterations completed so far and exits with code 130""",
     "sweep": """examples:
   python -m ppo_lab sweep --preset tiny --grid clip_eps=0.05,0.2,none --seeds 2 --out runs/clip
   python -m ppo_lab sweep --preset ci --grid vf_coef=0,0.1,1 --seeds 1 --out runs/vf --set iterations=4
@@ -221,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ppo_lab", description="PPO Lab without a notebook: align the "
                                      "tiny GPT-2, sweep a setting, or pre-fill the run cache for a class.",
                                      epilog="\n\n".join(EPILOGS.values()), **kw)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sweep,warm-cache}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,dpo,sweep,warm-cache}")
     train = sub.add_parser("train", help="one PPO run and its report folder", epilog=f"{EPILOGS['train']}\n\n{fields}",
                            description="Align the policy with PPO and write a report folder.", **kw)
     add_config_options(train)
@@ -234,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue from the last checkpoint in --checkpoint-dir (same settings; only "
                             "iterations may change, e.g. --set iterations=80); without one, start at iteration 0")
+    dpo = sub.add_parser("dpo", help="one DPO run on preference pairs and its report folder",
+                         epilog=f"{EPILOGS['dpo']}\n\n{fields}",
+                         description="Align the policy with DPO (notebook 10) and write a report folder.", **kw)
+    add_config_options(dpo)
+    dpo.add_argument("--pairs", choices=("human", "policy", "online"), default=None,
+                     help="where the preference pairs come from (default: the config's dpo_pairs, 'human')")
+    dpo.add_argument("--out", required=True, help="report folder (created if missing)")
+    dpo.add_argument("--prompts", type=at_least_one("--prompts", 6, "held-out prompts in the before/after table"),
+                     default=6, help="held-out prompts in the before/after table, 1 or more (default 6)")
     sweep = sub.add_parser("sweep", help="an ablation over one config field, over seeds",
                            epilog=f"{EPILOGS['sweep']}\n\n{fields}",
                            description="Train once per value and seed (lab.experiments.ablation), compare.", **kw)
@@ -260,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sweep": cmd_sweep, "warm-cache": cmd_warm_cache}[args.command](args)
+        return {"train": cmd_train, "dpo": cmd_dpo, "sweep": cmd_sweep,
+                "warm-cache": cmd_warm_cache}[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

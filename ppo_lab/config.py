@@ -111,6 +111,14 @@ class PPOConfig:
                              help="tokens after the first end-of-text are padding (False: fixed-length completions)")
     binary_reward: bool = flag(False, term="a pass/fail reward (phần thưởng nhị phân)",
                                help="reward 1 when the reward model's score says positive, else 0 (a pass/fail judge)")
+    # DPO (notebook 10): preference pairs, no reward model in the loss, no RL
+    dpo_beta: float = number(0.1, "float", 0.0, 100.0, open_low=True, symbol="β_DPO",
+                             term="β of DPO (tối ưu hóa sở thích trực tiếp): notebook 06's β, solved in closed form",
+                             help="DPO: weight of the pull to the reference (small: drifts far from it)")
+    dpo_pairs: str = choice("human", ("human", "policy", "online"), term="preference pairs (cặp ưu tiên)",
+                            help="DPO: human-labelled reviews, the starting policy's completions judged by the reward "
+                                 "model, or the current policy's (online)")
+    dpo_online_every: int = number(1, "int", 1, 100_000, symbol="k", help="online DPO: new pairs every k iterations")
     # what gets recorded
     sample_every: int = number(10, "int", 1, 100_000, help="keep sample completions every this many iterations")
     num_samples: int = number(8, "int", 0, 4096, help="completions kept each time")

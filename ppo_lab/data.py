@@ -137,3 +137,27 @@ def preference_pairs(reviews: list[Review], seed: int = 0) -> list[tuple[str, st
         pairs += list(zip(pos, neg))
     rng.shuffle(pairs)
     return pairs
+
+
+def shared_prompt_pairs(reviews: list[Review], min_words: int = 2, max_words: int = 4, seed: int = 0,
+                        max_continuation_words: int = 40) -> list[tuple[str, str, str]]:
+    """(prompt, chosen, rejected) sharing the prompt, for DPO (notebook 10): reviews that open with the same few
+    words ("this movie is") are grouped; a positive review's continuation is chosen over a negative one's.
+
+    The prompt is cut as `make_prompts` cuts its openings (2–4 words); each continuation starts with a space and
+    keeps at most `max_continuation_words` words. Every review is used at most once; deterministic for a seed.
+    """
+    rng = random.Random(seed)
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for r in reviews:
+        words = r.text.split()
+        k = rng.randint(min_words, max_words)
+        if len(words) > k + 1:
+            rest = " " + " ".join(words[k:k + max_continuation_words])
+            groups.setdefault(" ".join(words[:k]), ([], []))[r.label].append(rest)
+    triples = []
+    for prompt in sorted(groups):
+        negative, positive = groups[prompt]
+        triples += [(prompt, c, r) for c, r in zip(positive, negative)]
+    rng.shuffle(triples)
+    return triples

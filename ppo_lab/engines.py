@@ -58,4 +58,10 @@ NAMES = {  # PPOConfig field: (TRL 1.12 PPOConfig, OpenRLHF train_ppo_ray.py, ve
                     "— (completions end at end-of-text)"),
     "binary_reward": ("— (a reward function that returns 0 or 1)", "— (a reward function that returns 0 or 1)",
                       "— (a reward function that returns 0 or 1)"),
+    # DPO (notebook 10): TRL's DPOConfig and OpenRLHF's train_dpo.py; verl's main_ppo trains no DPO
+    "dpo_beta": ("— (DPOConfig: beta)", "— (train_dpo.py: `--beta`)", "— (no DPO trainer)"),
+    "dpo_pairs": ("— (DPOTrainer's dataset: prompt, chosen, rejected; online: OnlineDPOTrainer)",
+                  "— (train_dpo.py: `--dataset` with chosen and rejected keys)", "— (no DPO trainer)"),
+    "dpo_online_every": ("— (OnlineDPOTrainer makes new pairs every step)", "— (offline pairs only)",
+                         "— (no DPO trainer)"),
 }

@@ -23,11 +23,15 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
+from .dpo import DPO_FUNCTIONS, train_dpo
 from .exercise_bank import EXERCISES, Exercise
-from .impl_checks import check_impl as check_impl  # notebooks call it as lab.exercises.check_impl
+from .impl_checks import (
+    REFERENCES,
+    check_impl as check_impl,  # notebooks call it as lab.exercises.check_impl
+)
 from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, call_with_limit
 from .plots import curves
-from .trainer import ENGINE_FUNCTIONS, train
+from .trainer import train
 
 # ====================================================================== progress, feedback, hints
 # This kernel's progress, per exercise name: {"tries": answers checked (unanswered ones don't count), "right":
@@ -169,7 +173,9 @@ def _probe_args(name: str) -> tuple:
     return {"gae": (x, x, mask, 1.0, 0.95), "value_loss": (x, x, x, mask, 0.2), "policy_loss": (x, x, x, mask, 0.2),
             "entropy": (torch.zeros(1, 3, 5), mask), "kl_per_token": (x, x, "k1"),
             "ppo_loss": (torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0), 0.1, 0.0),
-            "group_advantages": (torch.zeros(4), 2), "rloo_advantages": (torch.zeros(4), 2)}[name]
+            "group_advantages": (torch.zeros(4), 2), "rloo_advantages": (torch.zeros(4), 2),
+            "dpo_loss": (torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.1),
+            "sequence_logps": (x, mask)}[name]
 
 
 def use_impl(name: str, fn):
@@ -179,9 +185,9 @@ def use_impl(name: str, fn):
     it is *right* is what `check_impl` and the training curves tell you.
     """
 
-    if name not in ENGINE_FUNCTIONS:
-        raise KeyError(f"name={name!r} is not an engine function; valid: {sorted(ENGINE_FUNCTIONS)}")
-    package = ENGINE_FUNCTIONS[name]
+    if name not in REFERENCES:
+        raise KeyError(f"name={name!r} is not an engine function; valid: {sorted(REFERENCES)}")
+    package = REFERENCES[name]
     try:
         implemented = fn(*_probe_args(name)) is not None   # None: an untouched `return None` stub
     except NotImplementedError:
@@ -206,24 +212,27 @@ def same_run(a, b) -> bool:
 
 def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/kl")):
     """Train twice from the bundled start with the same seed — the package's functions, then with
-    `overrides` — and plot both runs side by side. Returns (reference, yours).
+    `overrides` — and plot both runs side by side. Returns (reference, yours). DPO's functions (`dpo_loss`,
+    `sequence_logps`) train with `lab.train_dpo` on the config's `dpo_pairs`, the others with `lab.train`.
 
-    With correct functions the two runs are the same run, number for number (`same_run`). Training never
-    pads a completion, so only `check_impl` can catch a slip on padded tokens.
+    With correct functions the two runs are the same run, number for number (`same_run`). PPO's training never
+    pads a completion, so only `check_impl` can catch a slip on padded tokens there.
     """
-
-
-    reference = train(config, progress=False)
-    yours = train(config, overrides=overrides, progress=False)
-    whose = ", ".join(f"{'your' if fn is not ENGINE_FUNCTIONS[n] else 'the package' + chr(39) + 's'} {n}"
+    dpo = set(overrides) <= set(DPO_FUNCTIONS)
+    train_fn = train_dpo if dpo else train
+    reference = train_fn(config, progress=False)
+    yours = train_fn(config, overrides=overrides, progress=False)
+    whose = ", ".join(f"{'your' if fn is not REFERENCES[n] else 'the package' + chr(39) + 's'} {n}"
                       for n, fn in overrides.items())
     curves({"reference: the package's functions": [reference], f"this run: {whose}": [yours]}, list(metrics),
            f"Trained with {whose}, beside the reference run (same seed)")
     plt.show()
     if same_run(reference, yours):
-        print("identical to the reference run, number for number. A mistake that only matters on padding cannot "
-              f"show here: every training completion has all response_length={config.response_length} tokens "
-              "(the mask is all ones); check_impl's padded cases are the judge of that.")
+        padding = "" if dpo else (
+            " A mistake that only matters on padding cannot show here: every training completion has all "
+            f"response_length={config.response_length} tokens (the mask is all ones); check_impl's padded cases "
+            "are the judge of that.")
+        print(f"identical to the reference run, number for number.{padding}")
     else:
         print("this run differs from the reference run")
     return reference, yours

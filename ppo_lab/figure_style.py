@@ -44,6 +44,14 @@ METRICS = {  # the one home of a logged metric's human name: metric → (title, 
     "val/clipfrac_avg": ("value clip fraction", "fraction of tokens clipped"),
     "val/explained_variance": ("explained variance of V", "1 − Var(R − V) / Var(R)"),
     "val/grad_norm": ("gradient norm", "‖∇L‖ before clipping"),
+    # DPO (notebook 10), TRL's names: on the pairs of each step
+    "rewards/chosen": ("implicit reward of the chosen", "β·(log π − log π_ref)(y_w)"),
+    "rewards/rejected": ("implicit reward of the rejected", "β·(log π − log π_ref)(y_l)"),
+    "rewards/margins": ("implicit reward margin z", "β·(log-ratio of y_w − of y_l)"),
+    "rewards/accuracies": ("pairs ranked right", "fraction of pairs with z > 0"),
+    "logps/chosen": ("log π of the chosen completions", "nats per completion"),
+    "logps/rejected": ("log π of the rejected completions", "nats per completion"),
+    "loss/dpo_avg": ("DPO loss −log σ(z)", "loss units"),
 }
 
 

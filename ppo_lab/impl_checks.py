@@ -12,9 +12,10 @@ package's in training: `lab.train(config, overrides={"policy_loss": my_policy_lo
 Each call of the learner's function has a time limit (`TIME_LIMIT_S`, or `time_limit=`): one that does not
 return in time is reported, never waited for forever. See `call_with_limit` for how, per platform.
 
-The same checks cover the critic-free family's advantages (`group_advantages`, `rloo_advantages`, notebook 09).
-The cases are in `impl_checks_cases`, `impl_checks_cases_05_06` and `impl_checks_cases_09`; the time limit and
-`Verdict` are in `impl_checks_calls`.
+The same checks cover the critic-free family's advantages (`group_advantages`, `rloo_advantages`, notebook 09)
+and DPO's `dpo_loss` and `sequence_logps` (notebook 10). The cases are in `impl_checks_cases`,
+`impl_checks_cases_05_06`, `impl_checks_cases_09` and `impl_checks_cases_10`; the time limit and `Verdict` are in
+`impl_checks_calls`.
 """
 from __future__ import annotations
 
@@ -23,15 +24,19 @@ import math
 
 import torch
 
-from . import impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09
+from . import impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09, impl_checks_cases_10
+from .dpo import DPO_FUNCTIONS
 from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from .impl_checks_cases import F64, Case
 from .trainer import ENGINE_FUNCTIONS
 
 BATTERIES = {**impl_checks_cases.BATTERIES, **impl_checks_cases_05_06.BATTERIES,
-             **impl_checks_cases_09.BATTERIES}                                    # function: its cases
-REFERENCES = ENGINE_FUNCTIONS    # function: the package's own, that a learner's is checked against
-STATS = {"clipfrac": "fraction of valid tokens with |r − 1| > ε (0 when clip_eps is None)",
+             **impl_checks_cases_09.BATTERIES, **impl_checks_cases_10.BATTERIES}   # function: its cases
+REFERENCES = {**ENGINE_FUNCTIONS, **DPO_FUNCTIONS}  # function: the package's own, that a learner's is checked against
+STATS = {"rewards/chosen": "mean over pairs of β·(log π(y_w) − log π_ref(y_w))",
+         "rewards/rejected": "mean over pairs of β·(log π(y_l) − log π_ref(y_l))",
+         "rewards/margins": "mean of z over the pairs", "rewards/accuracies": "fraction of pairs with z > 0",
+         "clipfrac": "fraction of valid tokens with |r − 1| > ε (0 when clip_eps is None)",
          "approx_kl": "mean over valid tokens of (r − 1) − log r",
          "ratio_mean": "mean of r over valid tokens",
          "vf_clipfrac": "fraction of valid tokens where (v_clip − R)² is strictly larger than (V − R)²"}
@@ -81,7 +86,7 @@ def _compare(label: str, got, want: torch.Tensor, literal: bool, low: bool = Fal
 
 def _results(name: str, out) -> tuple[dict, dict | None]:
     """The tensors (and stats) a function returns, by name; raise _Fail if the result is shaped wrong."""
-    if name in ("policy_loss", "value_loss"):
+    if name in ("policy_loss", "value_loss", "dpo_loss"):
         if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
             raise _Fail(f"expected a pair (loss, stats) with stats a dict, got {type(out).__name__}", general=True)
         return {"loss": out[0]}, out[1]
@@ -89,7 +94,8 @@ def _results(name: str, out) -> tuple[dict, dict | None]:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _Fail(f"expected a pair (advantages, returns), got {type(out).__name__}", general=True)
         return {"advantages": out[0], "returns": out[1]}, None
-    label = {"kl_per_token": "KL per token", "group_advantages": "advantages", "rloo_advantages": "advantages"}
+    label = {"kl_per_token": "KL per token", "group_advantages": "advantages", "rloo_advantages": "advantages",
+             "sequence_logps": "sequence log-probs"}
     return {label.get(name, name): out}, None
 
 

@@ -130,6 +130,28 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.T
     return row_means.sum() / (lengths > 0).sum().clamp(min=1)               # mean over non-empty completions
 
 
+def kl_regularised_optimum(ref_probs: torch.Tensor, rewards: torch.Tensor, beta: float) -> torch.Tensor:
+    """The policy that maximises E_π[r] − β·KL(π ‖ π_ref) over a finite set of completions (notebooks 06 and 10):
+
+        π*(y) = π_ref(y)·exp(r(y)/β) / Z,   Z = Σ_y π_ref(y)·exp(r(y)/β),
+
+    so β·log(π*(y)/π_ref(y)) = r(y) − β·log Z: the reward, up to a constant (DPO's implicit reward). ref_probs,
+    rewards (K,) → π* (K,), as a softmax of log π_ref + r/β (no overflow for a small β).
+    """
+    if not beta > 0:
+        raise ValueError(f"beta={beta!r} must be > 0 (the KL penalty's weight)")
+    return torch.softmax(torch.log(ref_probs) + rewards / beta, dim=-1)
+
+
+def sequence_logps(token_logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log π(y | x) of whole completions (DPO, notebook 10): Σ_t log π(y_t | x, y_<t) over each row's valid tokens.
+
+    token_logps, mask (N, T) → (N,). The sum, not the mean: DPO's implicit reward is the log-ratio of the whole
+    completion's probability, and a mean would change with its length.
+    """
+    return torch.where(mask.bool(), token_logps, 0.0).sum(dim=1)
+
+
 def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor,
              ref_rejected_logps: torch.Tensor, beta: float) -> tuple[torch.Tensor, dict]:
     """Direct Preference Optimization (Rafailov et al., 2023) on sequence log-probs (sums over each completion's

@@ -61,19 +61,26 @@ def family_stats(batch: Rollout, steps: list[dict], config) -> dict:
     return stats
 
 
-def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
-    """Metrics of one iteration, named as TRL names them where TRL has the quantity (+ `family_stats`)."""
-    mean = lambda key: sum(s[key] for s in steps) / len(steps)
+def rollout_stats(batch: Rollout, kl, threshold: float) -> dict:
+    """What a rollout says about the policy, whatever trained it (PPO, the family, DPO): the reward model's and
+    the gold judge's scores, the KL to the reference per completion (kl: (B, L)), entropy and distinct-2."""
     gold = torch.tensor(batch.gold)                                                     # (B,) VADER
-    kl_sum = (kl * batch.mask).sum(1)                                                   # (B,) nats per completion
-    non_score = (r.sum(1) - batch.scores)                                                # (B,)
     return {
         "env/reward_mean": batch.scores.mean().item(), "env/reward_std": batch.scores.std().item(),
         "env/fraction_positive": (batch.scores > threshold).float().mean().item(),
         "gold/vader_mean": gold.mean().item(), "gold/fraction_positive": (gold > POSITIVE).float().mean().item(),
-        "objective/kl": kl_sum.mean().item(), "objective/kl_coef": kl_coef,
+        "objective/kl": (kl * batch.mask).sum(1).mean().item(),                         # nats per completion
         "objective/entropy": (-batch.logprobs * batch.mask).sum(1).mean().item(),
         "env/distinct_2": distinct_n(batch.completions, 2),
+    }
+
+
+def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef: float, threshold: float) -> dict:
+    """Metrics of one iteration, named as TRL names them where TRL has the quantity (+ `family_stats`)."""
+    mean = lambda key: sum(s[key] for s in steps) / len(steps)
+    non_score = (r.sum(1) - batch.scores)                                                # (B,)
+    return rollout_stats(batch, kl, threshold) | {
+        "objective/kl_coef": kl_coef,
         "objective/non_score_reward": non_score.mean().item(),
         "objective/rlhf_reward": (batch.scores + non_score).mean().item(),
         "policy/clipfrac_avg": mean("clipfrac"), "policy/approxkl_avg": mean("approx_kl"),

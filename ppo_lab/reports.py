@@ -1,6 +1,7 @@
 """The report folders the command line writes: JSON histories, Markdown tables, PNG figures.
 
     python -m ppo_lab train …  → history.json config.json dashboard.png curves.png samples.md
+    python -m ppo_lab dpo …    → history.json config.json curves.png samples.md
     python -m ppo_lab sweep …  → comparison.png dashboard.png summary.md histories.json
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ SUMMARY = {"env/reward_mean": "reward", "env/fraction_positive": "fraction posit
            "objective/kl": "KL (nats)", "policy/clipfrac_avg": "clip fraction",
            "val/explained_variance": "explained variance"}
 TRAIN_FILES = "history.json config.json dashboard.png curves.png samples.md"
+DPO_CURVES = CURVES + ["gold/vader_mean", "rewards/margins", "logps/chosen", "logps/rejected"]
+DPO_FILES = "history.json config.json curves.png samples.md"
 
 
 def finite(obj):
@@ -128,15 +131,19 @@ def save_figure(fig, path: str) -> None:
     plt.close(fig)
 
 
-def write_train_report(out: str, preset: str, n_prompts: int, config, models, run) -> None:
-    """history.json, config.json, dashboard.png, curves.png and samples.md of one (possibly partial) run."""
+def write_train_report(out: str, preset: str, n_prompts: int, config, models, run, method: str = "ppo") -> None:
+    """history.json, config.json, dashboard.png (PPO only), curves.png and samples.md of one (possibly partial)
+    run; a DPO run's curves add the implicit rewards' margin and the log-probs of its pairs."""
 
     write_json(os.path.join(out, "history.json"), run.history)
     write_json(os.path.join(out, "config.json"), config.to_dict())
-    save_figure(dashboard(run, title=f"PPO diagnostics: preset {preset}, seed {config.seed}"),
-                os.path.join(out, "dashboard.png"))
-    fig = plots.curves({f"seed {config.seed}": [run]}, CURVES, f"Reward and KL over {len(run.history)} iterations",
-                       single_run=True)
+    if method == "ppo":
+        save_figure(dashboard(run, title=f"PPO diagnostics: preset {preset}, seed {config.seed}"),
+                    os.path.join(out, "dashboard.png"))
+    metrics = CURVES if method == "ppo" else DPO_CURVES
+    fig = plots.curves({f"seed {config.seed}": [run]}, metrics,
+                       f"{method.upper()}: {len(run.history)} iterations, preset {preset}", single_run=True,
+                       xlabel="PPO iteration" if method == "ppo" else "DPO iteration")
     save_figure(fig, os.path.join(out, "curves.png"))
     prompts = trainer.prompt_pool(models.tokenizer, config)[:n_prompts]
     with open(os.path.join(out, "samples.md"), "w") as f:

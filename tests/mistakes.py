@@ -185,6 +185,43 @@ def rloo_whole_batch(scores, group_size):
     return scores - (scores.sum() - scores) / (scores.numel() - 1)                # the others of the whole batch
 
 
+def _dpo(chosen, rejected, stable=True):
+    z = chosen - rejected
+    loss = -torch.nn.functional.logsigmoid(z).mean() if stable else -torch.log(torch.sigmoid(z)).mean()
+    return loss, {"rewards/chosen": chosen.mean().item(), "rewards/rejected": rejected.mean().item(),
+                  "rewards/margins": z.mean().item(), "rewards/accuracies": (z > 0).float().mean().item()}
+
+
+def dpo_no_reference(pc, pr, rc, rr, beta):
+    return _dpo(beta * pc, beta * pr)                                             # log π alone: no π_ref
+
+
+def dpo_sign_flipped(pc, pr, rc, rr, beta):
+    return _dpo(beta * (pr - rr), beta * (pc - rc))                               # rejected minus chosen
+
+
+def dpo_beta_one_side(pc, pr, rc, rr, beta):
+    return _dpo(beta * (pc - rc), pr - rr)                                        # β on the chosen side only
+
+
+def dpo_log_of_sigmoid(pc, pr, rc, rr, beta):
+    return _dpo(beta * (pc - rc), beta * (pr - rr), stable=False)                 # log(σ(z)): −inf for z ≪ 0
+
+
+def dpo_sum_over_pairs(pc, pr, rc, rr, beta):
+    loss, stats = _dpo(beta * (pc - rc), beta * (pr - rr))
+    return loss * len(pc), stats                                                  # Σ over pairs, not the mean
+
+
+def sequence_mean_not_sum(token_logps, mask):
+    mask = mask.bool()
+    return torch.where(mask, token_logps, 0.0).sum(1) / mask.sum(1).clamp(min=1)  # the mean of the token log-probs
+
+
+def sequence_padding_counted(token_logps, mask):
+    return token_logps.sum(1)                                                     # padding summed too
+
+
 MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("policy_loss", policy_no_mask, "Padded tokens (mask=False) must not count"),
     ("policy_loss", policy_min, "take the max of the negated terms"),
@@ -212,6 +249,13 @@ MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("group_advantages", group_in_place, "changed its input `scores` in place"),
     ("rloo_advantages", rloo_mean_includes_self, "leave r_i out"),
     ("rloo_advantages", rloo_whole_batch, "never over the whole batch"),
+    ("dpo_loss", dpo_no_reference, "MINUS the reference's"),
+    ("dpo_loss", dpo_sign_flipped, "chosen minus rejected"),
+    ("dpo_loss", dpo_beta_one_side, "β multiplies BOTH log-ratios"),
+    ("dpo_loss", dpo_log_of_sigmoid, "logsigmoid(z)"),
+    ("dpo_loss", dpo_sum_over_pairs, "MEAN over the pairs"),
+    ("sequence_logps", sequence_mean_not_sum, "SUM of its tokens' log-probs"),
+    ("sequence_logps", sequence_padding_counted, "leave them out of the sum"),
 ]
 
 

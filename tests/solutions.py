@@ -95,10 +95,24 @@ def rloo_advantages(scores, group_size):
     return torch.cat(out)
 
 
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta):
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    z = chosen - rejected
+    loss = torch.nn.functional.softplus(-z).mean()                 # −log σ(z) = log(1 + e^−z), computed stably
+    return loss, {"rewards/chosen": chosen.mean().item(), "rewards/rejected": rejected.mean().item(),
+                  "rewards/margins": z.mean().item(), "rewards/accuracies": (z > 0).double().mean().item()}
+
+
+def sequence_logps(token_logps, mask):
+    return torch.stack([row[m.bool()].sum() for row, m in zip(token_logps, mask)])   # one completion at a time
+
+
 SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
              "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae,
              # check_impl knows these; training does not call them yet (not in trainer.ENGINE_FUNCTIONS)
-             "group_advantages": group_advantages, "rloo_advantages": rloo_advantages}
+             "group_advantages": group_advantages, "rloo_advantages": rloo_advantages,
+             "dpo_loss": dpo_loss, "sequence_logps": sequence_logps}
 
 
 # ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration

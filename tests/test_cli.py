@@ -15,7 +15,7 @@ SMALL = ["--preset", "ci", "--set", "iterations=2", "--set", "batch_size=4", "--
          "--set", "ppo_epochs=1", "--set", "response_length=8", "--set", "sample_every=1", "--set", "num_samples=2"]
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["warm-cache"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["dpo"], ["sweep"], ["warm-cache"]])
 def test_help_documents_every_option_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(command + ["--help"])
@@ -30,7 +30,7 @@ def test_help_documents_every_option_with_examples(command, capsys):
             pytest.fail(f"{action.option_strings} has no help text")
 
 
-@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("command", ["train", "dpo", "sweep"])
 def test_help_lists_every_config_field_with_its_range_and_default(command, capsys):
     from ppo_lab.config import FIELDS
 
@@ -95,6 +95,30 @@ def test_train_writes_every_report_file(tmp_path, capsys):
     assert samples.split("## Recorded")[1].count("\n| ") == 1 + 2 * 2   # header + 2 samples × 2 iterations
     for png in ("curves.png", "dashboard.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("pairs", ["human", "online"])
+def test_dpo_writes_its_report_with_the_pairs_named(pairs, tmp_path, capsys):
+    out = tmp_path / "dpo"
+    assert cli.main(["dpo", *SMALL, "--pairs", pairs, "--prompts", "2", "--out", str(out)]) == 0
+    assert sorted(os.listdir(out)) == ["config.json", "curves.png", "history.json", "samples.md"]
+    assert json.loads((out / "config.json").read_text())["dpo_pairs"] == pairs
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 2 and {"env/reward_mean", "rewards/margins", "logps/chosen"} <= set(history[0])
+    assert "## Before and after" in (out / "samples.md").read_text()
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"finished; report in {out}: history.json config.json curves.png samples.md" in capsys.readouterr().out
+
+
+def test_dpo_refuses_a_bad_setting_with_exit_2(tmp_path, capsys):
+    assert cli.main(["dpo", *SMALL, "--set", "dpo_beta=0", "--out", str(tmp_path / "x")]) == 2
+    assert "dpo_beta=0.0 is out of range; valid: (0.0, 100.0]" in capsys.readouterr().err
+    assert cli.main(["dpo", *SMALL, "--set", "batch_size=6", "--set", "minibatch_size=3",
+                     "--out", str(tmp_path / "y")]) == 2
+    assert "minibatch_size=3 is odd" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["dpo", *SMALL, "--pairs", "crowd", "--out", str(tmp_path / "z")])
+    assert "argument --pairs: invalid choice: 'crowd'" in capsys.readouterr().err
 
 
 def test_sweep_writes_its_plot_and_summary(tmp_path):

@@ -312,6 +312,11 @@ SLIPS = {  # exercise: [(a wrong answer that betrays a known slip, what its targ
     "09.zero_variance": [(0.2401, "only the all-fail"), (0.0081, "only the all-pass"), (0.7518, "DO give a signal")],
     "09.rloo_factor": [(0.75, "upside down"), (1.0, "changes the advantage")],
     "09.length_weight": [(1, "token_mean (or constant)"), (0.2, "Upside down")],
+    "10.dpo_by_hand": [(0.6931, "the loss at z = 0"), (0.3, "the margin z"), (0.8544, "the sign is flipped"),
+                       (0.6444, "subtracting it adds 1")],
+    "10.optimal_ratio": [(1.649, "multiplies by β"), (2.0, "the exponent")],
+    "10.gradient_weight": [(0.9526, "ranked WRONG by 3"), (0.5, "the weight at z = 0")],
+    "10.implicit_preference": [(0.6, "the margin r_w − r_l"), (0.5498, "subtracting a negative adds")],
 }
 
 
