@@ -51,6 +51,14 @@ def read_manifest(assets_dir: str | None = None, missing_ok: bool = False) -> di
     return {rel: _manifest_sha256(path, rel, meta) for rel, meta in files.items()}
 
 
+def build_figures(assets_dir: str | None = None) -> dict:
+    """What the build measured on the bundled models, as `MANIFEST.json` records it ("figures"): the policy's
+    held-out perplexity, the reward model's held-out pairwise accuracy at 16, 32 and 64 tokens (notebook 01), …"""
+    read_manifest(assets_dir)                                  # a missing or corrupt manifest says so first
+    with open(os.path.join(assets_dir or ASSETS_DIR, MANIFEST_FILE), encoding="utf-8") as f:
+        return dict(json.load(f).get("figures", {}))
+
+
 def _manifest_sha256(path: str, rel: str, meta) -> str:
     digest = meta.get("sha256") if isinstance(meta, dict) else None
     if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):

@@ -201,22 +201,42 @@ def pair_source(config: PPOConfig, rows, models: Models, pool, generator, progre
     return None
 
 
+def pair_rows(models: Models, config: PPOConfig, prompts: list[str], seed: int = 0) -> list[dict]:
+    """Policy pairs to read: each prompt completed twice by the policy, the reward model's higher score chosen
+    (as `pairs_from_rollout` makes them; end-of-text shown as ∎). Rows of prompt, chosen, rejected, scores."""
+    seed_everything(seed)
+    settings = pair_config(config).replace(batch_size=2 * len(prompts), minibatch_size=2)
+    batch = rollout(models, list(prompts), settings)
+    rows = []
+    for i in range(0, len(batch.prompts), 2):
+        win, lose = (i, i + 1) if batch.scores[i] >= batch.scores[i + 1] else (i + 1, i)
+        rows.append({"prompt": batch.prompts[i], "chosen": batch.readable_completions[win],
+                     "chosen score": batch.scores[win].item(), "rejected": batch.readable_completions[lose],
+                     "rejected score": batch.scores[lose].item()})
+    return rows
+
+
 # ====================================================================== the implicit reward model
 @torch.inference_mode()
-def implicit_rewards(models: Models, pairs: Pairs, beta: float, batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """DPO's implicit reward β·(log π(y|x) − log π_ref(y|x)) of every chosen and rejected completion (N,) each."""
-    chosen, rejected = [], []
-    for start in range(0, len(pairs), batch):
-        part = pairs.take(torch.arange(start, min(start + batch, len(pairs))))
-        pc, pr = pair_logps(models.policy.lm, part)
-        rc, rr = pair_logps(models.ref, part)
-        chosen.append(beta * (pc - rc))
-        rejected.append(beta * (pr - rr))
-    return torch.cat(chosen), torch.cat(rejected)
+def batched_logps(lm, pairs: Pairs, batch: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pair_logps` of a large pair set, `batch` pairs at a time: log π(y_w | x), log π(y_l | x) (N,) each."""
+    starts = range(0, len(pairs), batch)
+    parts = [pair_logps(lm, pairs.take(torch.arange(s, min(s + batch, len(pairs))))) for s in starts]
+    return torch.cat([c for c, _ in parts]), torch.cat([r for _, r in parts])
+
+
+def implicit_rewards(models: Models, pairs: Pairs, beta: float, reference: tuple | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO's implicit reward β·(log π(y|x) − log π_ref(y|x)) of every chosen and rejected completion (N,) each.
+    `reference`: the reference's `batched_logps(models.ref, pairs)`, when several policies share it."""
+    chosen, rejected = batched_logps(models.policy.lm, pairs)
+    ref_chosen, ref_rejected = reference if reference is not None else batched_logps(models.ref, pairs)
+    return beta * (chosen - ref_chosen), beta * (rejected - ref_rejected)
 
 
 def implicit_reward_accuracy(models: Models, pairs: Pairs, beta: float) -> float:
-    """The fraction of pairs whose chosen completion gets the higher implicit reward (ties count as wrong)."""
+    """The fraction of pairs whose chosen completion gets the higher implicit reward (ties count as wrong); β
+    scales the implicit reward and never changes which completion it prefers."""
     chosen, rejected = implicit_rewards(models, pairs, beta)
     return (chosen > rejected).float().mean().item()
 

@@ -187,3 +187,35 @@ def test_the_run_cache_keeps_dpo_and_ppo_runs_apart(bundled, tmp_path, monkeypat
     assert cache.run_key(config, weights, "cpu", method="dpo") != cache.run_key(config, weights, "cpu")
     with pytest.raises(ValueError, match="method='sft'"):
         cache.cached_train(config, bundled, method="sft")
+
+
+# ---------------------------------------------------------------- the implicit reward model and the notebook's helpers
+def test_batched_logps_equal_one_pass_and_implicit_rewards_share_the_reference(models):
+    pairs = preference_pairs.encode_pairs(models.tokenizer, ROWS * 3, small())
+    whole = dpo.pair_logps(models.ref, pairs)
+    parts = dpo.batched_logps(models.ref, pairs, batch=4)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(whole, parts))
+    with torch.no_grad():                                        # a policy that moved: another model's weights
+        for p in models.policy.lm.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    fresh = dpo.implicit_rewards(models, pairs, 0.5)
+    shared = dpo.implicit_rewards(models, pairs, 0.5, reference=parts)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(fresh, shared))
+    accuracy = dpo.implicit_reward_accuracy(models, pairs, 0.5)
+    assert accuracy == pytest.approx((fresh[0] > fresh[1]).float().mean().item())
+    assert accuracy == dpo.implicit_reward_accuracy(models, pairs, 5.0)                 # β never changes the ranking
+
+
+def test_the_reward_model_ranks_held_out_human_pairs_as_the_build_measured(bundled):
+    from ppo_lab import bundled as assets
+
+    held_out = dpo.human_pairs(bundled.tokenizer, small(response_length=24), "held_out")
+    accuracy = dpo.reward_model_accuracy(bundled, held_out)
+    assert 0.65 < accuracy < 0.9                                 # 0.78 measured; the build's own: 0.79 at 32 tokens
+    assert 0.65 < assets.build_figures()["rm_pairwise_accuracy_32"] < 0.9
+
+
+def test_pair_rows_put_the_higher_score_first(models):
+    rows = dpo.pair_rows(models, small(), ["this movie was", "i rented this film"], seed=1)
+    assert [r["prompt"] for r in rows] == ["this movie was", "i rented this film"]
+    assert all(r["chosen score"] >= r["rejected score"] for r in rows)

@@ -64,3 +64,31 @@ def test_beta_must_be_positive(beta):
     x = torch.zeros(2)
     with pytest.raises(ValueError, match="beta"):
         dpo_loss(x, x, x, x, beta)
+
+
+# ---------------------------------------------------------------- the optimum DPO is derived from (notebook 10, step 1)
+def test_the_kl_regularised_optimum_by_hand():
+    # π_ref = (½, ½), r = (0, log 3), β = 1: π* ∝ (½·1, ½·3) = (¼, ¾)
+    from ppo_lab.losses import kl_regularised_optimum
+
+    got = kl_regularised_optimum(torch.tensor([0.5, 0.5], dtype=torch.float64),
+                                 torch.tensor([0.0, math.log(3)], dtype=torch.float64), 1.0)
+    assert got.tolist() == pytest.approx([0.25, 0.75])
+    with pytest.raises(ValueError, match="beta=0"):
+        kl_regularised_optimum(torch.ones(2) / 2, torch.zeros(2), 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-3, 3), min_size=2, max_size=6), st.floats(0.05, 5.0), st.integers(0, 10_000))
+def test_the_optimum_beats_every_other_policy_and_its_implicit_reward_is_r_up_to_a_constant(rewards, beta, seed):
+    from ppo_lab.losses import kl_regularised_optimum
+
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.rand(len(rewards), generator=g, dtype=torch.float64) + 0.05
+    ref, r = ref / ref.sum(), torch.tensor(rewards, dtype=torch.float64)
+    best = kl_regularised_optimum(ref, r, beta)
+    J = lambda p: (p * r).sum() - beta * (p * (p / ref).log()).sum()
+    others = torch.distributions.Dirichlet(torch.ones(len(r), dtype=torch.float64)).sample((200,))
+    assert all(J(best) >= J(p) - 1e-9 for p in others)
+    gap = r - beta * (best / ref).log()                                   # = β·log Z for every completion
+    assert torch.allclose(gap, beta * torch.log((ref * (r / beta).exp()).sum()).expand_as(gap), atol=1e-9)

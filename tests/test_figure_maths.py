@@ -103,7 +103,22 @@ def test_td_errors_and_advantages_from_gae_equal_the_formula(gamma, lam):
 def test_plots_re_exports_every_figure_and_the_figures_do_not_import_plots():
     assert all(hasattr(plots, name) for name in plots.__all__)
     package = pathlib.Path(plots.__file__).parent
-    for module in ("mechanics_figures", "result_figures", "token_figures", "dashboard", "figure_style"):
+    for module in ("mechanics_figures", "dpo_figures", "result_figures", "token_figures", "dashboard", "figure_style"):
         tree = ast.parse((package / f"{module}.py").read_text())
         sources = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert "plots" not in sources, f"{module} imports plots: the cycle is back"
+
+
+def test_the_dpo_figures_draw_the_package_functions():
+    """The loss curve is −log σ(z), its weight σ(−z); the bars are π_ref and kl_regularised_optimum's π*."""
+    fig = plots.loss_and_weight("t")
+    loss, weight = (np.asarray(line.get_ydata()) for line in fig.axes[0].get_lines()[:2])
+    z = np.asarray(fig.axes[0].get_lines()[0].get_xdata())
+    assert np.allclose(loss, np.log1p(np.exp(-z))) and np.allclose(weight, 1 / (1 + np.exp(z)))
+    plt.close(fig)
+    ref, r = [0.5, 0.3, 0.2], [0.0, 1.0, -1.0]
+    fig = plots.optimum_bars(ref, r, [1.0], "t")
+    heights = [patch.get_height() for patch in fig.axes[0].patches]
+    want = np.array(ref) * np.exp(r) / (np.array(ref) * np.exp(r)).sum()
+    assert np.allclose(heights[:3], ref) and np.allclose(heights[3:], want)
+    plt.close(fig)
