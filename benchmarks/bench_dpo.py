@@ -1,7 +1,7 @@
 """Seconds per DPO step: PPO Lab vs TRL 1.16's DPOTrainer vs the model-pass floor.
 
     pip install -r benchmarks/requirements-grpo.txt
-    python benchmarks/bench_dpo.py [--pairs 16 --prompt-len 16 --response-len 24 --iters 20 --threads 2]
+    python benchmarks/bench_dpo.py [--pairs 16 --prompt-len 16 --response-len 24 --iters 60 --threads 2]
 
 One process, the same randomly initialised GPT-2 (the shape of `bench_iteration.py`), the same preference pairs
 (human pairs from the reviews, `data.shared_prompt_pairs`, cut to `prompt-len` + `response-len` tokens) for all
@@ -32,7 +32,7 @@ from ppo_lab.rollout import position_ids
 
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, default in (("pairs", 16), ("iters", 20), ("warmup", 3)):
+    for name, default in (("pairs", 16), ("iters", 60), ("warmup", 3)):
         p.add_argument(f"--{name}", type=int, default=default)
     own, rest = p.parse_known_args(argv)
     args = parse_shape(rest)
@@ -44,7 +44,7 @@ def preference_data(args, tokenizer) -> tuple[Pairs, list[dict]]:
     """Pairs whose prompts have exactly `prompt-len` tokens and completions `response-len`, as `Pairs` and as the
     text rows TRL reads (decoded from the same ids, so both see the same tokens)."""
     config = PPOConfig(prompt_length=args.prompt_len, response_length=args.response_len)
-    rows = [r for r in data.shared_prompt_pairs(data.split("train"), min_words=6, max_words=10)
+    rows = [r for r in data.shared_prompt_pairs(data.split("train"))
             if len(tokenizer(r[0])["input_ids"]) <= args.prompt_len]
     pairs = encode_pairs(tokenizer, rows[: (args.warmup + args.iters + 1) * args.pairs], config)
     texts = [{"prompt": t["prompt"], "chosen": t["chosen"], "rejected": t["rejected"]}
@@ -74,9 +74,10 @@ def floor_step(args, pairs: Pairs, lm):
     def logps(model, part):
         ids = torch.cat([part.prompt_ids.repeat(2, 1), torch.cat([part.chosen, part.rejected])], dim=1)
         mask = torch.cat([part.prompt_mask.repeat(2, 1), torch.cat([part.chosen_mask, part.rejected_mask]).long()], 1)
+        T, L = ids.shape[1], part.chosen.shape[1]
         logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
-                       logits_to_keep=args.response_len + 1, use_cache=False).logits[:, :-1]
-        return losses.logprobs_from_logits(logits, ids[:, -args.response_len:]).sum(1)
+                       logits_to_keep=torch.arange(T - L - 1, T - 1), use_cache=False).logits
+        return losses.logprobs_from_logits(logits, ids[:, -L:]).sum(1)
 
     def step():
         start = next(batches)

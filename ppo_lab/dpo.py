@@ -51,9 +51,9 @@ def pair_logps(lm, pairs: Pairs, fns: dict = DPO_FUNCTIONS) -> tuple[torch.Tenso
     mask = torch.cat([pairs.chosen_mask, pairs.rejected_mask]).to(prompt_ids.device)            # (2N, L)
     ids = torch.cat([prompt_ids, response], dim=1)                                              # (2N, P + L)
     attention = torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1)                     # (2N, P + L)
-    L = response.shape[1]
-    logits = lm(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention),
-                logits_to_keep=L + 1, use_cache=False).logits[:, :-1]                           # (2N, L, V)
+    T, L = ids.shape[1], response.shape[1]
+    logits = lm(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention),   # the L positions
+                logits_to_keep=torch.arange(T - L - 1, T - 1), use_cache=False).logits          # (2N, L, V)
     logps = fns["sequence_logps"](losses.logprobs_from_logits(logits, response), mask)          # (2N,)
     return logps[:len(pairs)], logps[len(pairs):]
 

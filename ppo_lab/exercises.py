@@ -225,7 +225,8 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
     whose = ", ".join(f"{'your' if fn is not REFERENCES[n] else 'the package' + chr(39) + 's'} {n}"
                       for n, fn in overrides.items())
     curves({"reference: the package's functions": [reference], f"this run: {whose}": [yours]}, list(metrics),
-           f"Trained with {whose}, beside the reference run (same seed)")
+           f"Trained with {whose}, beside the reference run (same seed)",
+           xlabel="DPO iteration" if dpo else "PPO iteration")
     plt.show()
     if same_run(reference, yours):
         padding = "" if dpo else (

@@ -35,9 +35,19 @@ class Pairs:
         return len(self.prompts)
 
     def take(self, idx) -> Pairs:
-        """The pairs at positions `idx` (a list or a 1-d tensor)."""
+        """The pairs at positions `idx` (a list or a 1-d tensor), without the padding columns none of them uses:
+        a batch of short prompts is as wide as its longest prompt, not `prompt_length` (fewer tokens to pass)."""
         idx = torch.as_tensor(idx, dtype=torch.long)
-        return Pairs([self.prompts[i] for i in idx.tolist()], *(t[idx] for t in self.tensors()))
+        return Pairs([self.prompts[i] for i in idx.tolist()], *(t[idx] for t in self.tensors())).trimmed()
+
+    def trimmed(self) -> Pairs:
+        """The same pairs without the leading prompt columns and trailing completion columns that are padding in
+        every row (at least one column of each stays)."""
+        p0 = min(int(self.prompt_mask.any(0).float().argmax()), self.prompt_ids.shape[1] - 1)
+        used = (self.chosen_mask | self.rejected_mask).any(0)                          # (L,)
+        l1 = int(used.nonzero().max()) + 1 if used.any() else 1
+        return Pairs(self.prompts, self.prompt_ids[:, p0:], self.prompt_mask[:, p0:], self.chosen[:, :l1],
+                     self.chosen_mask[:, :l1], self.rejected[:, :l1], self.rejected_mask[:, :l1])
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         return self.prompt_ids, self.prompt_mask, self.chosen, self.chosen_mask, self.rejected, self.rejected_mask

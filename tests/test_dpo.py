@@ -63,6 +63,19 @@ def test_pair_logps_match_a_slow_loop_over_unpadded_sequences(models):
             assert got.item() == pytest.approx(slow, abs=1e-3)
 
 
+def test_a_minibatch_drops_padding_columns_no_pair_uses_and_keeps_its_log_probs(models):
+    """take() trims the prompt's all-pad columns and the completions' all-pad tail: narrower, same numbers."""
+    pairs = preference_pairs.encode_pairs(models.tokenizer, ROWS, small(response_length=12))
+    part = pairs.take([0, 2])                                         # two short prompts, short completions
+    widest = max(len(models.tokenizer(ROWS[i][0])["input_ids"]) for i in (0, 2))
+    longest = int((pairs.chosen_mask | pairs.rejected_mask)[[0, 2]].sum(1).max())
+    assert part.prompt_ids.shape[1] == widest < pairs.prompt_ids.shape[1]
+    assert part.chosen.shape[1] == part.rejected.shape[1] == longest < 12
+    untrimmed = preference_pairs.Pairs(part.prompts, *(t[[0, 2]] for t in pairs.tensors()))
+    for got, want in zip(dpo.pair_logps(models.ref, part), dpo.pair_logps(models.ref, untrimmed)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+
+
 def test_sequence_logps_sum_the_valid_tokens_by_hand():
     token_logps = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -9.0]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
