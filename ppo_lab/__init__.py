@@ -8,9 +8,10 @@ Module map, in layers from the bottom up. A module imports only from its own lay
 
     maths     losses advantages kl_penalty diversity optim
               pure functions of tensors, the formula in each docstring; they import only torch
-    world     config engines data gold bundled loading models
+    world     config engines data gold verifiable bundled loading models
               what a run acts in: the config vocabulary (and its names in the engines), the review corpus, the gold
-              judge (VADER), the bundled assets, the policy, reference and reward model
+              judge (VADER), the arithmetic world and its reward program, the bundled assets, the policy, reference
+              and reward model
     engine    rollout metrics run_checks checkpoint phase2 trainer objective reward_model preference_pairs dpo
               cache experiments
               Phase I, Phase II (one minibatch's step) and the loop that calls the maths; training a reward
@@ -54,6 +55,7 @@ from . import (
     rollout,
     token_view,
     trainer,
+    verifiable,
     widgets,
 )
 from .config import ConfigError, PPOConfig
@@ -72,4 +74,4 @@ def show_source(obj) -> None:
 __all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity", "dpo",
            "engines", "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses",
            "metrics", "models", "objective", "plots", "reward_model", "rollout", "show_source", "show_tokens",
-           "token_view", "train", "train_dpo", "trainer", "widgets"]
+           "token_view", "train", "train_dpo", "trainer", "verifiable", "widgets"]

@@ -12,7 +12,7 @@ import os
 import re
 
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
-BUNDLED = ("tiny-gpt2", "tiny-reward")
+BUNDLED = ("tiny-gpt2", "tiny-reward", "tiny-arith")  # tiny-arith: notebook 11 (`build.arithmetic`)
 MANIFEST_FILE = "MANIFEST.json"
 RESTORE = "Restore it from a clean clone, or rebuild: python -m ppo_lab.build.assets"
 

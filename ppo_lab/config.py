@@ -107,6 +107,9 @@ class PPOConfig:
                                    term="loss aggregation, length bias (thiên lệch độ dài)",
                                    help="token_mean: all valid tokens; sequence_mean: per completion, then over "
                                         "completions (GRPO); constant: ÷ (B·L) (Dr. GRPO)")
+    dynamic_sampling: int = number(1, "int", 1, 16, term="dynamic sampling (lấy mẫu động, DAPO)",
+                                   help="sample this many times the prompts, then train on batch_size / G groups, "
+                                        "those whose scores differ first (1: off)")
     stop_at_eos: bool = flag(False, term="a completion ends at end-of-text (kết thúc văn bản)",
                              help="tokens after the first end-of-text are padding (False: fixed-length completions)")
     binary_reward: bool = flag(False, term="a pass/fail reward (phần thưởng nhị phân)",
@@ -119,6 +122,9 @@ class PPOConfig:
                             help="DPO: human-labelled reviews, the starting policy's completions judged by the reward "
                                  "model, or the current policy's (online)")
     dpo_online_every: int = number(1, "int", 1, 100_000, symbol="k", help="online DPO: new pairs every k iterations")
+    # verifiable rewards (notebook 11)
+    eval_every: int = number(10, "int", 1, 100_000, help="with a reward program: held-out accuracy (env/accuracy, "
+                             "sampled and greedy) at the first, every this many and the last iteration")
     # what gets recorded
     sample_every: int = number(10, "int", 1, 100_000, help="keep sample completions every this many iterations")
     num_samples: int = number(8, "int", 0, 4096, help="completions kept each time")
@@ -126,7 +132,8 @@ class PPOConfig:
     # ------------------------------------------------------------------ presets
     @classmethod
     def preset(cls, name: str, **overrides) -> PPOConfig:
-        """`"tiny"` (the course default), `"ci"` (seconds, for tests), `"gpt2"` (the real gpt2 on a GPU)."""
+        """`"tiny"` (the course default), `"ci"` (seconds, for tests), `"gpt2"` (the real gpt2 on a GPU),
+        `"arithmetic"` (verifiable rewards, notebook 11: sums checked by a program)."""
         check_preset(name)
         return cls(**{**PRESETS[name], **overrides})
 
@@ -213,6 +220,7 @@ def _short(bound) -> str:
 
 
 # ------------------------------------------------------------------ validation
+REWARD_PROGRAMS = ("exact-match", "exact-match+format")   # `verifiable.PROGRAMS`: rewards that are programs
 def _check_together(values: dict) -> None:
     """Checks that involve two fields."""
     if values["batch_size"] % values["minibatch_size"]:
@@ -220,6 +228,12 @@ def _check_together(values: dict) -> None:
                           f"batch_size={values['batch_size']}; valid: a divisor of {values['batch_size']}, "
                           f"e.g. {_divisors(values['batch_size'])}")
     _check_groups(values["group_size"], values["batch_size"], values["advantage_estimator"])
+    if values["dynamic_sampling"] > 1 and values["group_size"] < 2:
+        raise ConfigError(f"dynamic_sampling={values['dynamic_sampling']} keeps the groups whose scores differ, so it "
+                          f"needs groups; valid: group_size ≥ 2 (got {values['group_size']}), or dynamic_sampling=1")
+    if values["reward_model"] in REWARD_PROGRAMS and not values["stop_at_eos"]:
+        raise ConfigError(f"reward_model={values['reward_model']!r} reads each completion up to its end-of-text, so "
+                          "completions must stop there; valid: stop_at_eos=True (the 'arithmetic' preset sets it)")
 
 
 def _check_groups(group_size: int, batch_size: int, estimator: str) -> None:
@@ -290,6 +304,12 @@ PRESETS: dict[str, dict] = {
     "gpt2": {"policy": "gpt2", "reward_model": "lvwerra/distilbert-imdb", "device": "auto",
              "batch_size": 64, "minibatch_size": 16, "response_length": 48, "prompt_length": 16,
              "learning_rate": 1.41e-5, "temperature": 1.0, "kl_target": 6.0, "iterations": 100},
+    # verifiable rewards (notebook 11): sums checked by a program, GRPO; PPO or RLOO by changing advantage_estimator
+    "arithmetic": {"policy": "tiny-arith", "reward_model": "exact-match", "stop_at_eos": True, "prompt_length": 8,
+                   "response_length": 5, "temperature": 1.0, "iterations": 200, "batch_size": 64,
+                   "minibatch_size": 32, "ppo_epochs": 1, "learning_rate": 3e-4, "kl_coef": 0.0, "kl_target": None,
+                   "advantage_estimator": "grpo", "group_size": 8, "scale_rewards": True, "kl_in": "loss",
+                   "kl_estimator": "k3", "loss_aggregation": "sequence_mean", "sample_every": 10},
 }
 
 # the family (notebook 09): each member as its changes to a config, e.g. `config.replace(**FAMILY["GRPO"])`

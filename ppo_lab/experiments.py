@@ -11,6 +11,7 @@ from . import cache, trainer
 from .config import FAMILY, ConfigError, PPOConfig
 from .models import Models, load_models
 from .rollout import (
+    complete,
     encode_prompts,
     positive_threshold,
     readable,
@@ -120,8 +121,7 @@ def before_after(run: Run, prompts: list[str], seed: int = 0) -> list[dict]:
     rows = [{"prompt": p} for p in prompts]
     for name, lm in (("before", m.ref), ("after", m.policy.lm)):
         torch.manual_seed(seed)
-        texts, full = sample(lm, m.tokenizer, prompts, cfg.response_length, cfg.temperature)
-        shown = readable([f[-cfg.response_length:] for f in full], m.tokenizer)
+        texts, shown = completed(lm, m.tokenizer, prompts, cfg)
         full = [p + t for p, t in zip(prompts, texts)]
         ids, mask = encode_prompts(m.tokenizer, full, lm.device)
         scores = reward_scores(m.reward_model, m.reward_tokenizer, m.tokenizer, ids, mask, full)
@@ -131,6 +131,16 @@ def before_after(run: Run, prompts: list[str], seed: int = 0) -> list[dict]:
     for row in rows:
         row["flipped"] = row["before_score"] <= threshold < row["after_score"]
     return rows
+
+
+def completed(lm, tokenizer, prompts: list[str], config: PPOConfig) -> tuple[list[str], list[str]]:
+    """Each prompt's completion as the metrics read it and as a learner reads it (end-of-text as ∎): the whole
+    `response_length`, or up to the first end-of-text with `config.stop_at_eos`."""
+    if config.stop_at_eos:
+        texts = complete(lm, tokenizer, prompts, config.response_length, config.temperature)
+        return texts, texts
+    texts, full = sample(lm, tokenizer, prompts, config.response_length, config.temperature)
+    return texts, readable([f[-config.response_length:] for f in full], tokenizer)
 
 
 def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed: int = 0) -> dict:

@@ -13,7 +13,8 @@ from . import losses
 from .diversity import distinct_n
 from .gold import POSITIVE, gold_scores
 from .models import Models
-from .rollout import Rollout, reward_scores
+from .rollout import Rollout, complete, reward_scores
+from .verifiable import ProgramReward, exact_match, prompts
 
 if TYPE_CHECKING:  # trainer imports this module, so Run is imported for the annotation only
     from .trainer import Run
@@ -26,8 +27,14 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return float(1 - var_d / var_r) if var_r > 0 else float("nan")
 
 
-def judge(batch: Rollout) -> list[float]:
-    """VADER's score of each prompt + completion (end-of-text dropped): the gold judge the policy never sees."""
+def judge(batch: Rollout, reward_model=None) -> list[float]:
+    """VADER's score of each prompt + completion (end-of-text dropped): the gold judge the policy never sees.
+
+    Where the reward is a program (notebook 11) the gold judge is exact match, whatever partial credit the
+    reward gives (`batch.gold_judge` says which judge scored)."""
+    if isinstance(reward_model, ProgramReward):
+        batch.gold_judge = "exact_match"
+        return exact_match(batch.prompts, batch.completions).tolist()
     return gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)])
 
 
@@ -64,11 +71,13 @@ def family_stats(batch: Rollout, steps: list[dict], config) -> dict:
 def rollout_stats(batch: Rollout, kl, threshold: float) -> dict:
     """What a rollout says about the policy, whatever trained it (PPO, the family, DPO): the reward model's and
     the gold judge's scores, the KL to the reference per completion (kl: (B, L)), entropy and distinct-2."""
-    gold = torch.tensor(batch.gold)                                                     # (B,) VADER
+    gold = torch.tensor(batch.gold)                                                     # (B,) VADER or 1/0
+    positive = (gold > POSITIVE).float().mean().item()
+    judged = ({"gold/exact_match": gold.mean().item()} if batch.gold_judge == "exact_match" else
+              {"gold/vader_mean": gold.mean().item(), "gold/fraction_positive": positive})
     return {
         "env/reward_mean": batch.scores.mean().item(), "env/reward_std": batch.scores.std().item(),
-        "env/fraction_positive": (batch.scores > threshold).float().mean().item(),
-        "gold/vader_mean": gold.mean().item(), "gold/fraction_positive": (gold > POSITIVE).float().mean().item(),
+        "env/fraction_positive": (batch.scores > threshold).float().mean().item(), **judged,
         "objective/kl": (kl * batch.mask).sum(1).mean().item(),                         # nats per completion
         "objective/entropy": (-batch.logprobs * batch.mask).sum(1).mean().item(),
         "env/distinct_2": distinct_n(batch.completions, 2),
@@ -93,7 +102,8 @@ def summarise(batch: Rollout, r, returns, kl, steps: list[dict], config, kl_coef
 
 
 def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
-    """Keep a few completions at the first, every `sample_every`-th and the last iteration.
+    """Keep a few completions (the first of each prompt's group, where a rollout has enough groups) at the first,
+    every `sample_every`-th and the last iteration.
 
     "completion" is the text VADER ("gold") scored, end-of-text dropped; "readable" is the same completion
     as a learner should read it, end-of-text shown as ∎ (`rollout.END_MARK`): print that one.
@@ -101,8 +111,39 @@ def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
     config = run.config
     if it % config.sample_every and it != config.iterations - 1:
         return
-    for i in range(min(config.num_samples, len(batch.prompts))):
+    G = config.group_size if len(batch.prompts) >= config.num_samples * config.group_size else 1
+    for i in range(0, min(config.num_samples * G, len(batch.prompts)), G):     # one completion of each group
         run.samples.append({"iteration": it, "prompt": batch.prompts[i], "completion": batch.completions[i],
                             "readable": batch.readable_completions[i],
                             "score": round(batch.scores[i].item(), 4), "gold": batch.gold[i],
                             "positive": bool(batch.scores[i].item() > threshold)})
+
+
+# ------------------------------------------------------------------ verifiable rewards: held-out accuracy (notebook 11)
+def accuracy(lm, tokenizer, prompt_texts: list[str], response_length: int, temperature: float | None) -> float:
+    """Exact-match accuracy on `prompt_texts`: one sampled completion each (greedy with temperature None)."""
+    return exact_match(prompt_texts, complete(lm, tokenizer, prompt_texts, response_length, temperature)).mean().item()
+
+
+def samples_correct(lm, tokenizer, prompt_texts: list[str], n: int, response_length: int,
+                    temperature: float) -> torch.Tensor:
+    """n sampled completions of each prompt, checked: (problems, n) float 1/0 (the input of `pass_at_k_curve`)."""
+    repeated = [p for p in prompt_texts for _ in range(n)]
+    completions = complete(lm, tokenizer, repeated, response_length, temperature)
+    return exact_match(repeated, completions).view(len(prompt_texts), n)               # (problems, n)
+
+
+def held_out_stats(models, config, iteration: int) -> dict:
+    """`env/accuracy` (one completion per held-out sum at the run's temperature) and `env/accuracy_greedy`, for a
+    run whose reward is a program, at the first, every `config.eval_every`-th and the last iteration; {} otherwise
+    (`Run.evaluations` reads them back). Sampled with its own seed (config.seed + iteration), so the evaluation
+    never changes the training's random numbers."""
+    due = iteration % config.eval_every == 0 or iteration == config.iterations - 1
+    if not (due and isinstance(models.reward_model, ProgramReward)):
+        return {}
+    lm, held_out = models.policy.lm, prompts("held_out")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + iteration)
+        sampled = accuracy(lm, models.tokenizer, held_out, config.response_length, config.temperature)
+    greedy = accuracy(lm, models.tokenizer, held_out, config.response_length, None)
+    return {"env/accuracy": sampled, "env/accuracy_greedy": greedy}

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import verifiable
 from .bundled import AssetError, resolve
 from .config import ConfigError
 from .loading import VALUE_HEAD_FILE, check_vocabulary, from_pretrained, load_tokenizer
@@ -121,7 +122,7 @@ class Models:
     """Everything one PPO run needs: the policy being aligned, its frozen start, the judge."""
     policy: PolicyWithValueHead
     ref: nn.Module                # frozen copy of the starting LM (for the KL penalty)
-    reward_model: nn.Module
+    reward_model: nn.Module       # or a `verifiable.ProgramReward`: a program that checks the answer
     tokenizer: object
     reward_tokenizer: object
     gold_model: nn.Module | None = None  # optional second judge, never optimised (notebook 06); the policy's tokenizer
@@ -134,6 +135,8 @@ def _with_reference_and_judge(policy: PolicyWithValueHead, tokenizer, reward_mod
         policy.lm.resize_token_embeddings(len(tokenizer))
     policy = policy.to(device).eval()
     ref = copy.deepcopy(policy.lm).eval().requires_grad_(False)
+    if verifiable.is_program(reward_model):                  # a program checks the answer (notebook 11)
+        return Models(policy, ref, verifiable.ProgramReward(reward_model), tokenizer, tokenizer)
     judge = load_reward_model(reward_model, device)
     judge_tokenizer = load_tokenizer(reward_model, "reward_model")
     check_vocabulary(judge_tokenizer, judge, reward_model, "reward_model")

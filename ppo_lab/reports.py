@@ -12,7 +12,7 @@ import os
 
 import matplotlib.pyplot as plt
 
-from . import plots, trainer
+from . import plots, trainer, verifiable
 from .dashboard import dashboard
 from .experiments import before_after
 from .rollout import END_MARK
@@ -76,17 +76,23 @@ def shown(row: dict, key: str) -> str:
 def samples_markdown(run, before_after: list[dict]) -> str:
     """Before/after completions of fixed prompts, then the samples the run recorded while training."""
 
-    ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", "flipped"],
+    program = verifiable.is_program(run.config.reward_model)          # sums checked by a program (notebook 11)
+    gold, flipped, positive = ("exact match", "fixed", "right") if program else ("VADER", "flipped", "positive")
+    ba = table(["prompt", "before (starting model)", "score", "after (aligned policy)", "score", flipped],
                [[r["prompt"], shown(r, "before"), r["before_score"], shown(r, "after"), r["after_score"],
                  "yes" if r["flipped"] else ""] for r in before_after])
-    rec = table(["iteration", "prompt", "completion", "reward score", "VADER", "positive"],
+    rec = table(["iteration", "prompt", "completion", "reward score", gold, positive],
                 [[s["iteration"], s["prompt"], shown(s, "completion"), s["score"], round(s["gold"], 3),
                   "yes" if s["positive"] else ""] for s in run.samples])
+    length = (f"A completion stops at its first end-of-text (at most {run.config.response_length} tokens)"
+              if run.config.stop_at_eos else f"Every completion runs {run.config.response_length} tokens, past "
+              "the end of a document")
+    scores = (f"the reward program `{run.config.reward_model}`: 1 for the right sum" if program
+              else "reward-model scores, std units")
     return (f"# Samples\n\nRun status: {run.status}; {len(run.history)} iterations, seed {run.config.seed}.\n\n"
-            f"Every completion runs {run.config.response_length} tokens, past the end of a document: "
-            f"`{END_MARK.strip()}` marks each end-of-text token.\n\n"
+            f"{length}: `{END_MARK.strip()}` marks each end-of-text token.\n\n"
             "## Before and after\n\nThe same prompts, sampled with the same seed, by the frozen starting model "
-            f"and by the aligned policy (reward-model scores, std units).\n\n{ba}\n"
+            f"and by the aligned policy ({scores}).\n\n{ba}\n"
             f"## Recorded during training\n\n{rec}")
 
 
@@ -141,11 +147,14 @@ def write_train_report(out: str, preset: str, n_prompts: int, config, models, ru
         save_figure(dashboard(run, title=f"PPO diagnostics: preset {preset}, seed {config.seed}"),
                     os.path.join(out, "dashboard.png"))
     metrics = CURVES if method == "ppo" else DPO_CURVES
+    if verifiable.is_program(config.reward_model):        # a program's reward is the fraction right (notebook 11)
+        metrics = ["gold/exact_match", "objective/kl", "env/response_length"]
     fig = plots.curves({f"seed {config.seed}": [run]}, metrics,
                        f"{method.upper()}: {len(run.history)} iterations, preset {preset}", single_run=True,
                        xlabel="PPO iteration" if method == "ppo" else "DPO iteration")
     save_figure(fig, os.path.join(out, "curves.png"))
-    prompts = trainer.prompt_pool(models.tokenizer, config)[:n_prompts]
+    prompts = (verifiable.sample_prompts(n_prompts) if verifiable.is_program(config.reward_model)  # held-out sums
+               else trainer.prompt_pool(models.tokenizer, config)[:n_prompts])          # held-out review openings
     with open(os.path.join(out, "samples.md"), "w") as f:
         f.write(samples_markdown(run, before_after(run, prompts, seed=config.seed)))
 

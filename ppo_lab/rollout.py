@@ -90,6 +90,24 @@ def sample(lm, tokenizer, prompts: list[str], response_length: int, temperature:
     return texts, full
 
 
+@torch.inference_mode()
+def complete(lm, tokenizer, prompt_texts: list[str], response_length: int, temperature: float | None,
+             batch: int = 1024) -> list[str]:
+    """Each prompt's completion up to its first end-of-text: sampled at `temperature`, or greedy with None."""
+    sampling = dict(do_sample=True, top_k=0, top_p=1.0, temperature=temperature) if temperature else dict(
+        do_sample=False)
+    suppress = [tokenizer.pad_token_id] + list(range(len(tokenizer), lm.config.vocab_size))
+    config = GenerationConfig(**sampling, max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
+                              pad_token_id=tokenizer.pad_token_id, bos_token_id=None, suppress_tokens=suppress)
+    texts = []
+    for start in range(0, len(prompt_texts), batch):
+        ids, mask = encode_prompts(tokenizer, prompt_texts[start:start + batch], lm.device)   # (b, P)
+        response = lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, ids.shape[1]:]
+        response = torch.where(until_end_of_text(response, tokenizer.eos_token_id), response, tokenizer.pad_token_id)
+        texts += tokenizer.batch_decode(response, skip_special_tokens=True)                  # cut at end-of-text
+    return texts
+
+
 # ------------------------------------------------------------------ model passes over a rollout
 def response_logits(lm_or_policy, ids, mask, response_length: int, temperature: float):
     """Logits (÷ temperature) that predict each response token, and values if a value head is there.
@@ -119,8 +137,10 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
 
     Same tokenizer: the policy's own ids (left-padded, with position ids). Another tokenizer
     (a Hub classifier): the decoded texts, re-encoded with it. A two-label sentiment classifier
-    gives the log-odds logit[positive] − logit[negative].
+    gives the log-odds logit[positive] − logit[negative]. A reward program (`verifiable.ProgramReward`) reads the texts.
     """
+    if hasattr(reward_model, "score_texts"):                  # a program checks the answer (`verifiable`)
+        return reward_model.score_texts(texts).to(ids.device)
     if reward_tokenizer.get_vocab() == tokenizer.get_vocab():
         logits = reward_model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
     else:
@@ -135,7 +155,10 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
 
 
 def positive_threshold(reward_model) -> float:
-    """The score above which a completion counts as positive (0 for a classifier's log-odds)."""
+    """The score above which a completion counts as positive (0 for a classifier's log-odds; a reward program's
+    own threshold: a right answer)."""
+    if hasattr(reward_model, "threshold"):
+        return float(reward_model.threshold)
     return float(getattr(reward_model.config, "positive_threshold", 0.0))
 
 
@@ -155,6 +178,15 @@ class Rollout:
     entropy: float               # mean per-token entropy of π_old's next-token distributions
     readable_completions: list[str] = field(default_factory=list)  # what a learner reads: end-of-text as ∎
     gold: list[float] = field(default_factory=list)  # VADER's scores, set after Phase I (`metrics.judge`): no loss
+    gold_judge: str = "vader"    # or "exact_match": a reward program's world is judged by exact match
+
+    def take(self, rows: torch.Tensor) -> Rollout:
+        """These rows of the batch, in this order (e.g. the groups dynamic sampling keeps, notebook 11)."""
+        pick = lambda values: [values[i] for i in rows.tolist()] if values else []
+        return Rollout(pick(self.prompts), pick(self.completions), self.ids[rows], self.attention_mask[rows],
+                       self.response[rows], self.mask[rows], self.logprobs[rows], self.ref_logprobs[rows],
+                       self.values[rows], self.scores[rows], self.entropy, pick(self.readable_completions),
+                       pick(self.gold), self.gold_judge)
 
 
 def until_end_of_text(response: torch.Tensor, eos_token_id: int) -> torch.Tensor:

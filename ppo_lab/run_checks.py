@@ -7,7 +7,7 @@ import inspect
 
 import torch
 
-from . import data
+from . import data, verifiable
 from .config import ConfigError, PPOConfig
 from .models import Models
 
@@ -65,10 +65,11 @@ def check_context(models: Models, config: PPOConfig) -> None:
 
 
 def prompt_pool(tokenizer, config: PPOConfig, prompts: list[str] | None = None) -> list[str]:
-    """The held-out review openings that fit `prompt_length` tokens (or the caller's own prompts)."""
+    """The held-out review openings that fit `prompt_length` tokens (or the caller's own prompts); with a reward
+    program (notebook 11), the training sums (`verifiable.prompts("train")`)."""
     if prompts is not None:
         return checked_prompts(tokenizer, config, prompts)
-    pool = data.make_prompts(seed=0)
+    pool = verifiable.prompts("train") if verifiable.is_program(config.reward_model) else data.make_prompts(seed=0)
     lengths = [len(ids) for ids in tokenizer(pool)["input_ids"]]
     fitting = [p for p, n in zip(pool, lengths) if n <= config.prompt_length]
     if not fitting:

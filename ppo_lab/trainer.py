@@ -23,9 +23,11 @@ from . import advantages as adv_lib, checkpoint, kl_penalty, losses
 from .config import FIELDS, ConfigError, PPOConfig
 from .metrics import (
     gold_model_stats,
+    held_out_stats,
     judge,
     record_samples,
     summarise,
+    zero_std_groups,
 )
 from .models import Models, load_models
 from .optim import adam
@@ -63,6 +65,11 @@ class Run:
     def metric(self, name: str) -> list[float]:
         """One metric over the iterations, e.g. `run.metric("env/reward_mean")`."""
         return [h[name] for h in self.history]
+
+    def evaluations(self, name: str) -> tuple[list[int], list[float]]:
+        """A metric logged only at some iterations (e.g. "env/accuracy", every `eval_every`): (iterations, values)."""
+        kept = [h for h in self.history if name in h]
+        return [h["iteration"] for h in kept], [h[name] for h in kept]
 
 
 # ====================================================================== the algorithm
@@ -111,6 +118,10 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
     """
     t0 = time.perf_counter()
     batch = rollout(models, prompts, config)                                             # Phase I
+    sampled = {}
+    if config.dynamic_sampling > 1:                                                      # DAPO: drop no-signal groups
+        sampled = {"env/zero_std_groups_sampled": zero_std_groups(batch.scores, config.group_size)}
+        batch = informative_groups(batch, config)
     r, advantages, returns, kl = rewards_and_advantages(batch, config, kl_coef, fns)
     check_finite({"env/reward": r, "advantages": advantages, "returns": returns})
     t1 = time.perf_counter()
@@ -123,10 +134,22 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
             steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns, kl_coef))
             tick()
     t2 = time.perf_counter()
-    batch.gold = judge(batch)                                   # the gold judge reads the completions once
+    batch.gold = judge(batch, models.reward_model)              # the gold judge reads the completions once
     stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold) | gold_model_stats(models, batch)
-    stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0})
+    stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0, **sampled})
     return batch, stats
+
+
+def informative_groups(batch: Rollout, config: PPOConfig) -> Rollout:
+    """DAPO's dynamic sampling (Yu et al., 2025): of the dynamic_sampling × batch_size / G groups sampled, keep
+    batch_size / G — those whose G scores differ first (their advantages are not all 0), then, if too few
+    differ, no-signal groups to fill the batch. Kept groups stay in sampling order."""
+    G = config.group_size
+    groups = batch.scores.reshape(-1, G)                                                # (groups, G)
+    signal = ~(groups == groups[:, :1]).all(dim=1)                                      # (groups,) bool
+    order = torch.cat([torch.nonzero(signal).flatten(), torch.nonzero(~signal).flatten()])
+    kept = order[:config.batch_size // G].sort().values                                 # (batch_size / G,)
+    return batch.take((kept[:, None] * G + torch.arange(G)).flatten())                  # (batch_size,) rows
 
 
 def train(config: PPOConfig | None = None, models: Models | None = None, *, prompts: list[str] | None = None,
@@ -151,6 +174,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
         for it in bar:
             batch, stats = guarded_iteration(models, optimizer, draw_prompts(pool, config, generator), config, kl_coef,
                                              generator, fns, threshold, progress)   # rollout … ppo_epochs
+            stats |= held_out_stats(models, config, it)                              # a reward program's world
             good_state = copy.deepcopy(models.policy.state_dict())
             log_iteration(run, batch, stats, it, threshold, bar)                     # history, samples, bar
             if config.kl_target is not None:                                         # adaptive β
@@ -165,8 +189,10 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
 
 
 def draw_prompts(pool: list[str], config: PPOConfig, generator: torch.Generator) -> list[str]:
-    """batch_size / G prompts drawn from the pool with replacement; the rollout completes each G times."""
-    picks = torch.randint(len(pool), (config.batch_size // config.group_size,), generator=generator)  # (B/G,)
+    """batch_size / G prompts (× dynamic_sampling) drawn from the pool with replacement; the rollout completes each
+    G times."""
+    n = config.batch_size // config.group_size * config.dynamic_sampling
+    picks = torch.randint(len(pool), (n,), generator=generator)                        # (n,)
     return [pool[i] for i in picks.tolist()]
 
 

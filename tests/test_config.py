@@ -32,7 +32,7 @@ def test_bad_config_value_is_named_in_the_error(overrides, shown):
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(ConfigError, match=r"preset='huge'.*\['ci', 'gpt2', 'tiny'\]"):
+    with pytest.raises(ConfigError, match=r"preset='huge'.*\['arithmetic', 'ci', 'gpt2', 'tiny'\]"):
         PPOConfig.preset("huge")
 
 
@@ -98,4 +98,4 @@ def test_check_preset_is_the_one_preset_check():
     check_preset("gpt2")
     with pytest.raises(ConfigError) as err:
         check_preset("huge")
-    assert str(err.value) == "preset='huge' is not a preset; choose one of ['ci', 'gpt2', 'tiny']"
+    assert str(err.value) == "preset='huge' is not a preset; choose one of ['arithmetic', 'ci', 'gpt2', 'tiny']"

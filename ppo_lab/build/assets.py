@@ -75,6 +75,12 @@ def train_lm(tokenizer, openers: torch.Tensor, pieces: torch.Tensor, steps: int,
 
 # ---------------------------------------------------------------- the build
 def write_manifest(out: str, seed: int, figures: dict) -> dict:
+    """Every file under `out` with its sha256, and the build's figures; the other build's figures are kept
+    (the review models' build keeps "arithmetic", which `build.arithmetic` writes)."""
+    manifest_path = os.path.join(out, MANIFEST_FILE)
+    if "arithmetic" not in figures and os.path.isfile(manifest_path):
+        with open(manifest_path) as f:
+            figures = figures | {k: v for k, v in json.load(f)["figures"].items() if k == "arithmetic"}
     files = {}
     for root, _, names in os.walk(out):
         for name in sorted(names):
@@ -83,7 +89,7 @@ def write_manifest(out: str, seed: int, figures: dict) -> dict:
             if rel != MANIFEST_FILE:
                 files[rel] = {"sha256": sha256(path), "bytes": os.path.getsize(path)}
     manifest = {"seed": seed, "files": dict(sorted(files.items())), "figures": figures}
-    with open(os.path.join(out, MANIFEST_FILE), "w") as f:
+    with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     return manifest
