@@ -24,15 +24,24 @@ import math
 
 import torch
 
-from . import impl_checks_cases, impl_checks_cases_05_06, impl_checks_cases_09, impl_checks_cases_10
+from . import (
+    impl_checks_cases,
+    impl_checks_cases_05_06,
+    impl_checks_cases_09,
+    impl_checks_cases_10,
+    impl_checks_cases_11,
+)
 from .dpo import DPO_FUNCTIONS
 from .impl_checks_calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from .impl_checks_cases import F64, Case
 from .trainer import ENGINE_FUNCTIONS
+from .verifiable import pass_at_k
 
 BATTERIES = {**impl_checks_cases.BATTERIES, **impl_checks_cases_05_06.BATTERIES,
-             **impl_checks_cases_09.BATTERIES, **impl_checks_cases_10.BATTERIES}   # function: its cases
-REFERENCES = {**ENGINE_FUNCTIONS, **DPO_FUNCTIONS}  # function: the package's own, that a learner's is checked against
+             **impl_checks_cases_09.BATTERIES, **impl_checks_cases_10.BATTERIES,
+             **impl_checks_cases_11.BATTERIES}                                       # function: its cases
+REFERENCES = {**ENGINE_FUNCTIONS, **DPO_FUNCTIONS,  # function: the package's own, that a learner's is checked against
+              "pass_at_k": pass_at_k}
 STATS = {"rewards/chosen": "mean over pairs of β·(log π(y_w) − log π_ref(y_w))",
          "rewards/rejected": "mean over pairs of β·(log π(y_l) − log π_ref(y_l))",
          "rewards/margins": "mean of z over the pairs", "rewards/accuracies": "fraction of pairs with z > 0",
@@ -94,6 +103,11 @@ def _results(name: str, out) -> tuple[dict, dict | None]:
         if not (isinstance(out, tuple) and len(out) == 2):
             raise _Fail(f"expected a pair (advantages, returns), got {type(out).__name__}", general=True)
         return {"advantages": out[0], "returns": out[1]}, None
+    if name == "pass_at_k":                      # a probability, as a Python number (notebook 11)
+        if isinstance(out, bool) or not isinstance(out, (int, float)):
+            raise _Fail(f"expected a Python float (a probability in [0, 1]), got {type(out).__name__} {out!r:.60}",
+                        general=True)
+        return {"pass@k": torch.tensor(float(out), dtype=F64)}, None
     label = {"kl_per_token": "KL per token", "group_advantages": "advantages", "rloo_advantages": "advantages",
              "sequence_logps": "sequence log-probs"}
     return {label.get(name, name): out}, None
@@ -210,7 +224,8 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     if failures is None:
         return Verdict(False)
     if not failures:
-        train = f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})"
+        train = (" Next: use it on the model's own samples (the cell below)." if name == "pass_at_k" else
+                 f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})")
         print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}.{train}")
         return Verdict(True)
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")

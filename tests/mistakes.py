@@ -3,6 +3,8 @@
 Every entry is (engine function name, the mistaken implementation, text its targeted hint must show).
 Each is the correct formula with exactly one slip, as a learner would make it.
 """
+import math
+
 import torch
 
 
@@ -222,6 +224,24 @@ def sequence_padding_counted(token_logps, mask):
     return token_logps.sum(1)                                                     # padding summed too
 
 
+def pass_with_replacement(n, c, k):
+    return 1 - (1 - c / n) ** k
+
+
+def pass_ignores_k(n, c, k):
+    return c / n
+
+
+def pass_in_floats(n, c, k):
+    comb = lambda a, b: math.gamma(a + 1) / (math.gamma(b + 1) * math.gamma(a - b + 1)) if a >= b else 0.0
+    return 1 - comb(n - c, k) / comb(n, k)
+
+
+def pass_log_binomials(n, c, k):                     # logs of C(n − c, k): fails where n − c < k
+    lc = lambda a, b: math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+    return 1 - math.exp(lc(n - c, k) - lc(n, k))
+
+
 MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("policy_loss", policy_no_mask, "Padded tokens (mask=False) must not count"),
     ("policy_loss", policy_min, "take the max of the negated terms"),
@@ -256,6 +276,10 @@ MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
     ("dpo_loss", dpo_sum_over_pairs, "MEAN over the pairs"),
     ("sequence_logps", sequence_mean_not_sum, "SUM of its tokens' log-probs"),
     ("sequence_logps", sequence_padding_counted, "leave them out of the sum"),
+    ("pass_at_k", pass_with_replacement, "WITHOUT replacement"),
+    ("pass_at_k", pass_ignores_k, "pass@k grows with k"),
+    ("pass_at_k", pass_in_floats, "overflow"),
+    ("pass_at_k", pass_log_binomials, "fewer than k answers are wrong"),
 ]
 
 

@@ -4,6 +4,8 @@ Independent of `ppo_lab.losses` / `ppo_lab.advantages`: plain `(x·mask).sum() /
 a Python loop for GAE, a loop over the groups for GRPO and RLOO. `check_impl` must accept every one, and
 training with any engine function of them in place of the package's must give the same run.
 """
+import math
+
 import torch
 
 
@@ -108,11 +110,15 @@ def sequence_logps(token_logps, mask):
     return torch.stack([row[m.bool()].sum() for row, m in zip(token_logps, mask)])   # one completion at a time
 
 
+def pass_at_k(n, c, k):
+    return 1 - math.comb(n - c, k) / math.comb(n, k)        # exact integers: C(n − c, k) is 0 when n − c < k
+
+
 SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
              "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae,
              # check_impl knows these; training does not call them yet (not in trainer.ENGINE_FUNCTIONS)
              "group_advantages": group_advantages, "rloo_advantages": rloo_advantages,
-             "dpo_loss": dpo_loss, "sequence_logps": sequence_logps}
+             "dpo_loss": dpo_loss, "sequence_logps": sequence_logps, "pass_at_k": pass_at_k}
 
 
 # ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration
