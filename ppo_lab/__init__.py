@@ -16,8 +16,8 @@ Module map, in layers from the bottom up. A module imports only from its own lay
               cache experiments
               Phase I, Phase II (one minibatch's step) and the loop that calls the maths; training a reward
               model; DPO on preference pairs; runs over seeds and settings, with the run cache
-    teaching  figure_style dpo_figures plots mechanics_figures result_figures token_figures dashboard token_view
-              failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
+    teaching  figure_style dpo_figures verifiable_figures plots mechanics_figures result_figures token_figures
+              dashboard token_view failures widgets reports exercise_bank_base exercise_bank_00_03 exercise_bank_04_06
               exercise_bank_07_08 exercise_bank_09 exercise_bank_10 exercise_bank_11 exercise_bank impl_checks_calls
               impl_checks_cases impl_checks_cases_05_06 impl_checks_cases_09 impl_checks_cases_10 impl_checks_cases_11
               impl_checks exercises capstone

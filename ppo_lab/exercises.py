@@ -175,7 +175,7 @@ def _probe_args(name: str) -> tuple:
             "ppo_loss": (torch.tensor(0.0), torch.tensor(0.0), torch.tensor(0.0), 0.1, 0.0),
             "group_advantages": (torch.zeros(4), 2), "rloo_advantages": (torch.zeros(4), 2),
             "dpo_loss": (torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.1),
-            "sequence_logps": (x, mask)}[name]
+            "sequence_logps": (x, mask), "pass_at_k": (4, 1, 2)}[name]
 
 
 def use_impl(name: str, fn):

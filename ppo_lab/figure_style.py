@@ -160,6 +160,14 @@ def draw_band(ax, x, series, label: str, color=None, alpha: float = 0.25, **line
     return line
 
 
+def moving_mean(values, window: int) -> list[float]:
+    """Each value averaged with the window − 1 before it (fewer at the start): [1, 3, 5], 2 → [1, 2, 4]."""
+    cumulative = np.cumsum(np.asarray(values, dtype=float))
+    ends = np.arange(len(values))
+    starts = np.maximum(ends - window, -1)
+    return ((cumulative - np.where(starts >= 0, cumulative[np.maximum(starts, 0)], 0.0)) / (ends - starts)).tolist()
+
+
 def short_status(status: str) -> str:
     """"stopped at iteration 3: loss/total became …" → "stopped at iteration 3"."""
     return str(status).split(":")[0].strip() or "no status"
@@ -209,13 +217,15 @@ def runs_label(label: str, runs, single_run: bool = False) -> str:
     return group_label(label, [r.history for r in runs], [r.status for r in runs], single_run)
 
 
-def seed_band(ax, runs, metric: str, label: str, color=None, single_run: bool = False, **line_kw):
+def seed_band(ax, runs, metric: str, label: str, color=None, single_run: bool = False, smooth: int = 1,
+              **line_kw):
     """Mean over seeds as a line, min–max over seeds as a band; x = PPO iteration.
 
     Runs of unequal length (interrupted, NaN-stopped) are averaged over the runs that reached each
     iteration, and the legend says so; a run with no history is skipped, its status in the legend; one
-    seed draws no band. `single_run` labels a lone run without "(1 seed)".
+    seed draws no band. `single_run` labels a lone run without "(1 seed)". `smooth` > 1: each run's values
+    averaged over the last `smooth` iterations (fewer at the start) before the seeds are.
     """
-    series = [r.metric(metric) for r in runs if r.history]
+    series = [r.metric(metric) if smooth == 1 else moving_mean(r.metric(metric), smooth) for r in runs if r.history]
     x = np.arange(max((len(s) for s in series), default=0))
     return draw_band(ax, x, series, runs_label(label, runs, single_run), color, **line_kw)

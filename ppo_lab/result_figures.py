@@ -27,19 +27,22 @@ from .figure_style import (
 )
 
 
-def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False, xlabel: str = "PPO iteration"):
+def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False, xlabel: str = "PPO iteration",
+           smooth: int = 1):
     """One panel per metric (titled by `METRICS`); each group (a setting → its runs over seeds) is a line
     with a band, one legend below all panels.
 
     `single_run=True` labels one-run groups by their name alone (see `seed_band`); `xlabel` names the iterations
-    (DPO's are not PPO cycles, notebook 10).
+    (DPO's are not PPO cycles, notebook 10); `smooth` > 1 averages each run over that many iterations (the panel
+    titles say so).
     """
     width = min(10.0, 2.2 + 3.4 * len(metrics))
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4.2), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics):
         for label, runs in groups.items():
-            seed_band(ax, runs, metric, label, single_run=single_run)
-        style_axes(ax, wrapped(metric_title(metric), 30), xlabel, wrapped(metric_unit(metric), 32), legend=False)
+            seed_band(ax, runs, metric, label, single_run=single_run, smooth=smooth)
+        name = metric_title(metric) + (f" (mean of the last {smooth} iterations)" if smooth > 1 else "")
+        style_axes(ax, wrapped(name, 30), xlabel, wrapped(metric_unit(metric), 32), legend=False)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # iterations are whole numbers
     legend_below(fig, axes)
     fig.suptitle(title)

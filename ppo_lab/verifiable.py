@@ -142,8 +142,22 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))           # stable: no huge binomials
 
 
-def pass_at_k_curve(correct: torch.Tensor, ks) -> dict[int, float]:
-    """Mean pass@k over problems. correct: (problems, n) 0/1, n samples of each → {k: mean pass@k}."""
+def no_signal_chance(correct: torch.Tensor, group_size: int) -> float:
+    """The expected fraction of groups of G answers that all agree (all right or all wrong: GRPO learns nothing
+    from them), estimated without bias from n answers per problem, c right: mean over problems of
+    [C(c, G) + C(n − c, G)] / C(n, G), the chance that G of the n drawn without replacement agree — p^G + (1 − p)^G
+    for a problem answered right with probability p. correct: (problems, n) 0/1, n ≥ G."""
+    n = correct.shape[1]
+    if not 1 <= group_size <= n:
+        raise ValueError(f"group_size={group_size}: valid 1 ≤ G ≤ n = {n} (the answers per problem)")
+    counts = correct.sum(dim=1).long().tolist()
+    agree = lambda c: (math.comb(c, group_size) + math.comb(n - c, group_size)) / math.comb(n, group_size)
+    return sum(agree(c) for c in counts) / len(counts)
+
+
+def pass_at_k_curve(correct: torch.Tensor, ks, estimator=pass_at_k) -> dict[int, float]:
+    """Mean pass@k over problems. correct: (problems, n) 0/1, n samples of each → {k: mean pass@k}.
+    `estimator(n, c, k)`: `pass_at_k`, or a learner's own (notebook 11)."""
     n = correct.shape[1]
     counts = correct.sum(dim=1).long().tolist()                                        # right answers per problem
-    return {k: sum(pass_at_k(n, c, k) for c in counts) / len(counts) for k in ks}
+    return {k: sum(estimator(n, c, k) for c in counts) / len(counts) for k in ks}

@@ -141,3 +141,18 @@ def test_a_dynamic_sampling_run_trains_on_fewer_no_signal_groups(arith_models):
         assert h["env/zero_std_groups"] <= h["env/zero_std_groups_sampled"]
     assert sum(h["env/zero_std_groups"] for h in run.history) < sum(h["env/zero_std_groups_sampled"]
                                                                     for h in run.history)
+
+
+# ------------------------------------------------------------------ the figures' numbers
+def test_evaluations_read_back_with_updates_and_seconds_of_training():
+    from ppo_lab.trainer import Run
+    from ppo_lab.verifiable_figures import evaluated
+
+    history = [{"iteration": i, "time/iteration": 0.5} for i in range(5)]
+    for i, acc in ((0, 0.4), (2, 0.6), (4, 0.7)):
+        history[i]["env/accuracy"] = acc
+    run = Run(PPOConfig.preset("arithmetic", iterations=5), models=None, history=history)
+    assert run.evaluations("env/accuracy") == ([0, 2, 4], [0.4, 0.6, 0.7])
+    # measured after each iteration's update: 1, 3 and 5 updates done, after 0.5, 1.5 and 2.5 s of training
+    assert evaluated(run) == ([1, 3, 5], [0.5, 1.5, 2.5], [0.4, 0.6, 0.7])
+    assert evaluated(run, start=0.3) == ([0, 1, 3, 5], [0.0, 0.5, 1.5, 2.5], [0.3, 0.4, 0.6, 0.7])

@@ -122,3 +122,11 @@ def test_the_dpo_figures_draw_the_package_functions():
     want = np.array(ref) * np.exp(r) / (np.array(ref) * np.exp(r)).sum()
     assert np.allclose(heights[:3], ref) and np.allclose(heights[3:], want)
     plt.close(fig)
+
+
+def test_moving_mean_averages_the_last_values_and_fewer_at_the_start():
+    from ppo_lab.figure_style import moving_mean
+
+    assert moving_mean([1, 3, 5], 2) == [1.0, 2.0, 4.0]
+    assert moving_mean([1, 3, 5, 7], 3) == [1.0, 2.0, 3.0, 5.0]
+    assert moving_mean([2, 4], 1) == [2.0, 4.0]

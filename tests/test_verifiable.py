@@ -144,3 +144,19 @@ def test_pass_at_k_curve_estimates_the_chance_a_sample_of_k_holds_a_right_one():
     for k in (1, 8):
         truth = sum(1 - (1 - p) ** k for p in rates) / len(rates)
         assert curve[k] == pytest.approx(truth, abs=0.03)
+
+
+def test_no_signal_chance_by_hand_and_against_the_formula():
+    # one problem, n = 4 answers, c = 2 right, G = 2: pairs that agree = C(2,2) + C(2,2) = 2 of C(4,2) = 6
+    assert v.no_signal_chance(torch.tensor([[1.0, 1.0, 0.0, 0.0]]), 2) == pytest.approx(1 / 3)
+    # all right or all wrong: every group agrees; G = 1: a single answer always "agrees"
+    assert v.no_signal_chance(torch.tensor([[1.0] * 4, [0.0] * 4]), 3) == 1.0
+    assert v.no_signal_chance(torch.tensor([[1.0, 0.0, 1.0]]), 1) == 1.0
+    # unbiased for p^G + (1 − p)^G: 400 problems with known p, 32 answers each
+    gen = torch.Generator().manual_seed(0)
+    rates = torch.rand(400, generator=gen)
+    correct = (torch.rand(400, 32, generator=gen) < rates[:, None]).float()
+    for G in (2, 8):
+        assert v.no_signal_chance(correct, G) == pytest.approx((rates ** G + (1 - rates) ** G).mean().item(), abs=0.03)
+    with pytest.raises(ValueError, match="group_size=5"):
+        v.no_signal_chance(torch.ones(2, 4), 5)
