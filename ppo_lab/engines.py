@@ -58,6 +58,10 @@ NAMES = {  # PPOConfig field: (TRL 1.12 PPOConfig, OpenRLHF train_ppo_ray.py, ve
                     "— (completions end at end-of-text)"),
     "binary_reward": ("— (a reward function that returns 0 or 1)", "— (a reward function that returns 0 or 1)",
                       "— (a reward function that returns 0 or 1)"),
+    # verifiable rewards (notebook 11); names not yet checked against the engines (their own issue)
+    "dynamic_sampling": ("— (GRPOConfig has no group filter)", "— (dynamic filtering, not mapped yet)",
+                         "— (the DAPO recipe's filter_groups, not mapped yet)"),
+    "eval_every": ("— (the Trainer's eval_steps)", "— (eval_steps)", "— (trainer.test_freq)"),
     # DPO (notebook 10): TRL's DPOConfig and OpenRLHF's train_dpo.py; verl's main_ppo trains no DPO
     "dpo_beta": ("— (DPOConfig: beta)", "— (train_dpo.py: `--beta`)", "— (no DPO trainer)"),
     "dpo_pairs": ("— (DPOTrainer's dataset: prompt, chosen, rejected; online: OnlineDPOTrainer)",

@@ -23,7 +23,9 @@ EXERCISES = {
         "Chen et al. (2021) draw without replacement from the n samples.", stars=1, minutes=4, tol=5e-4,
         slips={0.64: "That is 1 − (1 − c/n)^k, drawing WITH replacement: biased. Draw 2 of the 5 without replacement.",
                0.4: "That is pass@1 = c/n. pass@2 asks for at least one right answer among TWO draws.",
-               0.3: "That is the chance both drawn answers are WRONG; pass@2 is one minus it."}),
+               0.3: "That is the chance both drawn answers are WRONG; pass@2 is one minus it.",
+               0.9: "That is one minus the chance both drawn answers are RIGHT; pass@2 is one minus the chance both "
+                    "are WRONG: C(n − c, k), not C(c, k)."}),
     "11.zero_variance": numeric(
         "Half the prompts of a batch are easy for the policy (each answer right with probability 0.9), half are hard "
         "(0.2). GRPO samples G = 4 answers per prompt. What fraction of the groups is expected to have no signal "
@@ -52,15 +54,15 @@ EXERCISES = {
                round(_grpo_right(2, 8) * -1 / 3, 3): "That is a WRONG answer's advantage; the question asks for a "
                                                      "right one."}),
     "11.forgot_carry": numeric(
-        "A model writes sums of two numbers 0–99. Where a sum needs a carry (about 68 % of the held-out sums) it "
-        "writes the carry with probability 0.3; where none is needed (the other 32 %) it is always right. What "
-        "fraction of the held-out sums does one sampled answer get right?  (2 decimals)", 0.32 + 0.68 * 0.3,
+        "A model writes sums of two numbers 0–99. Where a sum needs a carry (about 69 % of the held-out sums) it "
+        "writes the carry with probability 0.3; where none is needed (the other 31 %) it is always right. What "
+        "fraction of the held-out sums does one sampled answer get right?  (2 decimals)", 0.31 + 0.69 * 0.3,
         (("Split the sums: those without a carry are always right, those with one are right with probability 0.3."),
-         ("Weight each kind by its share: 0.32·1 + 0.68·0.3.")),
-        "0.32 + 0.68·0.3 ≈ 0.52. The greedy answer takes the model's most likely one: where 'no carry' is the more "
-        "likely answer, greedy is ALWAYS wrong on carried sums (0.32 here), while sampling is sometimes right: why "
-        "pass@k of a sampled model can exceed its greedy accuracy.", stars=1, minutes=3, tol=5e-3,
+         ("Weight each kind by its share: 0.31·1 + 0.69·0.3.")),
+        "0.31 + 0.69·0.3 ≈ 0.52. The greedy answer takes the model's most likely one: where 'no carry' is the more "
+        "likely answer, greedy is ALWAYS wrong on carried sums (0.31 overall here), while sampling is sometimes "
+        "right: why one sampled answer can beat the greedy one.", stars=1, minutes=3, tol=5e-3,
         slips={0.3: "That is only the carried sums; the sums without a carry count too.",
-               0.32: "That is the greedy accuracy if 'no carry' is the model's favourite; one SAMPLED answer is right "
+               0.31: "That is the greedy accuracy if 'no carry' is the model's favourite; one SAMPLED answer is right "
                      "30 % of the time on carried sums."}),
 }

@@ -37,9 +37,9 @@ from .verifiable_figures import accuracy_curves as eval_curves, evaluated as eva
 __all__ = [
     # the figures
     "CLIP_CASES", "accuracy_curves", "against_time", "clip_explorer_figure", "clip_objective", "curves",
-    "eval_curves", "eval_points", "gae_figure", "heatmap", "kl_estimators", "loss_and_weight", "next_token_figure", "optimum_bars",
-    "pass_at_k_curves", "ppo_cycle_diagram", "proxy_vs_gold", "reward_vs_kl", "score_histogram", "term_bars",
-    "text_table", "token_heatmap", "value_loss_figure", "values_vs_returns",
+    "eval_curves", "eval_points", "gae_figure", "heatmap", "kl_estimators", "loss_and_weight", "next_token_figure",
+    "optimum_bars", "pass_at_k_curves", "ppo_cycle_diagram", "proxy_vs_gold", "reward_vs_kl", "score_histogram",
+    "term_bars", "text_table", "token_heatmap", "value_loss_figure", "values_vs_returns",
     # the part of their machinery a notebook uses beside them (the rest: lab.figure_style)
     "METRICS", "legend_below", "seed_band", "seeds_note", "style_axes",
 ]

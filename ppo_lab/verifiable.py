@@ -117,6 +117,11 @@ class ProgramReward:
             reward = reward + FORMAT_WEIGHT * format_reward(completions)
         return reward
 
+    def state_dict(self) -> dict:
+        """No weights: a program is known by its name (in the config, so in every run-cache key) and its code
+        (in the cache's code checksum)."""
+        return {}
+
     def score_texts(self, texts: list[str]) -> torch.Tensor:
         """The same on whole texts, prompt + completion ("47+68=115"): split after the first "="."""
         cut = [t.index("=") + 1 if "=" in t else len(t) for t in texts]

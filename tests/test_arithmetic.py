@@ -156,3 +156,15 @@ def test_evaluations_read_back_with_updates_and_seconds_of_training():
     # measured after each iteration's update: 1, 3 and 5 updates done, after 0.5, 1.5 and 2.5 s of training
     assert evaluated(run) == ([1, 3, 5], [0.5, 1.5, 2.5], [0.4, 0.6, 0.7])
     assert evaluated(run, start=0.3) == ([0, 1, 3, 5], [0.0, 0.5, 1.5, 2.5], [0.3, 0.4, 0.6, 0.7])
+
+
+def test_the_run_cache_gives_back_an_arithmetic_run(tmp_path, monkeypatch, arith_models):
+    from ppo_lab import experiments
+
+    monkeypatch.setenv("PPO_LAB_CACHE", str(tmp_path))
+    first = experiments.over_seeds(short(), (0,), arith_models, progress=False)[0]
+    again = experiments.over_seeds(short(), (0,), arith_models, progress=False)[0]
+    assert json.dumps(first.history) == json.dumps(again.history)      # NaN-safe: GRPO has no explained variance
+    assert any(os.scandir(tmp_path)), "the run was stored"
+    for a, b in zip(first.models.policy.state_dict().values(), again.models.policy.state_dict().values()):
+        assert torch.equal(a, b)

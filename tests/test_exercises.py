@@ -317,10 +317,11 @@ SLIPS = {  # exercise: [(a wrong answer that betrays a known slip, what its targ
     "10.optimal_ratio": [(1.649, "multiplies by β"), (2.0, "the exponent")],
     "10.gradient_weight": [(0.9526, "ranked WRONG by 3"), (0.5, "the weight at z = 0")],
     "10.implicit_preference": [(0.6, "the margin r_w − r_l"), (0.5498, "subtracting a negative adds")],
-    "11.pass_at_k_by_hand": [(0.64, "WITH replacement"), (0.4, "pass@1 = c/n"), (0.3, "one minus it")],
+    "11.pass_at_k_by_hand": [(0.64, "WITH replacement"), (0.4, "pass@1 = c/n"), (0.3, "one minus it"),
+                             (0.9, "both are WRONG")],
     "11.zero_variance": [(0.3289, "only 'all right'"), (0.2049, "only 'all wrong'"), (0.1325, "average accuracy")],
     "11.grpo_advantage": [(0.75, "before dividing"), (1.732, "divides by G = 8"), (-0.54, "a WRONG answer")],
-    "11.forgot_carry": [(0.3, "only the carried sums"), (0.32, "the greedy accuracy")],
+    "11.forgot_carry": [(0.3, "only the carried sums"), (0.31, "the greedy accuracy")],
 }
 
 
