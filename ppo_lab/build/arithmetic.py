@@ -26,7 +26,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from .. import metrics, verifiable
 from ..bundled import ASSETS_DIR, MANIFEST_FILE
 from ..optim import lr_at, optimiser_step
-from .assets import EOS, PAD, write_manifest
+from .assets import EOS, PAD, deterministic, write_manifest
 
 NAME = "tiny-arith"
 CHARS = "0123456789+="
@@ -116,9 +116,7 @@ def main(argv=None) -> dict:
     """Tokenizer → tiny-arith → held-out figures → MANIFEST.json (files re-hashed, review figures kept)."""
     args = parse_args(argv)
     t0 = time.time()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
+    deterministic(args.threads, args.seed)
     out_dir = os.path.join(args.out, NAME)
     tokenizer = char_tokenizer(out_dir)
     rng = random.Random(args.seed)

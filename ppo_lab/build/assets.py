@@ -106,6 +106,14 @@ def reuse_lm(args, lm_dir: str):
     return AutoTokenizer.from_pretrained(lm_dir), lm, old["figures"]["lm_train_minutes"]
 
 
+def deterministic(threads: int, seed: int) -> None:
+    """Every build starts here: same seed, machine and thread count → byte-identical weights."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    random.seed(seed)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
@@ -123,10 +131,7 @@ def main(argv=None) -> dict:
     """Tokenizer → tiny-gpt2 → tiny-reward (trained, then measured and normalised) → MANIFEST.json."""
     args = parse_args(argv)
     t0 = time.time()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
-    random.seed(args.seed)
+    deterministic(args.threads, args.seed)
     train, held_out = data.split("train"), data.split("held_out")
     openers, pieces = data.lm_documents(train, seed=args.seed)
     tok_dir, lm_dir, rm_dir = (os.path.join(args.out, d) for d in ("tokenizer", "tiny-gpt2", "tiny-reward"))
