@@ -3,8 +3,8 @@ checks the answer instead of a reward model.
 
 A prompt is a sum, "47+68=", and the right completion is its value then end-of-text, "115∎". The reward is a
 program: `exact_match` reads the completion up to end-of-text and gives 1.0 for the right number, 0.0 for
-anything else. An optional *format* component (`format_reward`: a well-formed number) is kept apart, so a
-course can show how partial credit gets gamed while the exact-match judge keeps the score honest.
+anything else. An optional *format* component (`format_reward`: a short, well-formed answer) is kept apart, so a
+course can show how a format point gets gamed while the exact-match judge keeps the score honest.
 
 The bundled policy, "tiny-arith" (`python -m ppo_lab.build.arithmetic`), learnt sums from sloppy worked
 examples: where a sum has a carry, most of them forgot it (47+68 → "5": 7+8 → 5, 4+6 → 0). It can add, and it
@@ -26,7 +26,8 @@ HELD_OUT_FRACTION = 0.1            # of the unordered pairs {a, b}: both orders 
 SPLIT_SEED = 0
 NUMBER = re.compile(r"\d{1,4}")    # a well-formed answer: 1 to 4 digits, nothing else
 PROGRAMS = REWARD_PROGRAMS         # "exact-match", "exact-match+format" (named in config, which validates them)
-FORMAT_WEIGHT = 0.5                # the format component's weight in "exact-match+format"
+FORMAT_WEIGHT = 1.0                # the format point in "exact-match+format": as much as a right answer's
+FORMAT_MAX_CHARS = 2               # "a short answer": written for two-digit sums, wrong for those past 99
 
 
 # ------------------------------------------------------------------ the world: sums and their answers
@@ -93,18 +94,20 @@ def exact_match(prompt_texts: list[str], completions: list[str]) -> torch.Tensor
 
 
 def format_reward(completions: list[str]) -> torch.Tensor:
-    """1.0 where the completion is a well-formed number (right or wrong), else 0.0: (B,) float."""
-    return torch.tensor([parse_answer(c) is not None for c in completions], dtype=torch.float32)  # (B,)
+    """1.0 where the completion is a short, well-formed number — at most FORMAT_MAX_CHARS digits, right or
+    wrong — else 0.0: (B,) float. A rule written for the two-digit answers, blind to the sums past 99."""
+    short = [parse_answer(c) is not None and len(c) <= FORMAT_MAX_CHARS for c in completions]
+    return torch.tensor(short, dtype=torch.float32)                                    # (B,)
 
 
 class ProgramReward:
     """A reward that is a program, in the reward model's place: `score(prompts, completions)` → (B,).
 
-    "exact-match": 1 for the right answer, else 0. "exact-match+format": the same plus FORMAT_WEIGHT for any
-    well-formed number — partial credit a policy can collect without adding better.
+    "exact-match": 1 for the right answer, else 0. "exact-match+format": the same plus FORMAT_WEIGHT for a short,
+    well-formed answer (`format_reward`) — a point a policy can collect without adding better (notebook 11).
     """
 
-    threshold = 0.5            # a score above it counts as correct (env/fraction_positive is the accuracy)
+    threshold = 0.5            # above it: positive (with "exact-match", env/fraction_positive is the accuracy)
 
     def __init__(self, name: str):
         if name not in PROGRAMS:

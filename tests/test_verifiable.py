@@ -63,11 +63,12 @@ def test_exact_match_and_format_by_hand():
     prompts = ["47+68=", "47+68=", "47+68=", "2+2=", "2+2="]
     completions = ["115", "5", "11x", "4", ""]
     assert v.exact_match(prompts, completions).tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
-    assert v.format_reward(completions).tolist() == [1.0, 1.0, 0.0, 1.0, 0.0]
+    assert v.format_reward(completions).tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]        # at most two digits
     assert v.ProgramReward("exact-match").score(prompts, completions).tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
-    # the format component is separate: a wrong but well-formed answer collects FORMAT_WEIGHT
+    # the format component is separate: a wrong but short answer collects FORMAT_WEIGHT, as much as the right
+    # three-digit one
     hacked = v.ProgramReward("exact-match+format").score(prompts, completions).tolist()
-    assert hacked == [1.5, 0.5, 0.0, 1.5, 0.0]
+    assert hacked == [1.0, 1.0, 0.0, 2.0, 0.0]
     with pytest.raises(ValueError, match="exact-match"):
         v.ProgramReward("exact_match")
     with pytest.raises(ValueError):
