@@ -93,7 +93,7 @@ def dpo_iteration(models: Models, optimizer, pool: list[str], source, config: PP
     settings = pair_config(config) if online else eval_config(config)
     batch = rollout(models, draw_prompts(pool, settings, generator), settings)                  # as PPO's Phase I
     t_sampled = time.perf_counter()
-    batch.gold = judge(batch, models.reward_model)
+    batch.gold = judge(batch)
     logging = time.perf_counter() - (t_sampled if online else t0)   # VADER's judging, and offline the rollout
     if online:
         pairs = pairs_from_rollout(batch) if it % config.dpo_online_every == 0 or source is None else source

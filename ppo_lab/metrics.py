@@ -27,13 +27,10 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return float(1 - var_d / var_r) if var_r > 0 else float("nan")
 
 
-def judge(batch: Rollout, reward_model=None) -> list[float]:
-    """VADER's score of each prompt + completion (end-of-text dropped): the gold judge the policy never sees.
-
-    Where the reward is a program (notebook 11) the gold judge is exact match, whatever partial credit the
-    reward gives (`batch.gold_judge` says which judge scored)."""
-    if isinstance(reward_model, ProgramReward):
-        batch.gold_judge = "exact_match"
+def judge(batch: Rollout) -> list[float]:
+    """VADER's score of each prompt + completion (end-of-text dropped): the gold judge the policy never sees; or,
+    where the reward is a program (`batch.gold_judge`, notebook 11), exact match, whatever partial credit it gives."""
+    if batch.gold_judge == "exact_match":
         return exact_match(batch.prompts, batch.completions).tolist()
     return gold_scores([p + c for p, c in zip(batch.prompts, batch.completions)])
 

@@ -7,6 +7,7 @@ import torch
 from transformers import GenerationConfig
 
 from .losses import entropy, logprobs_from_logits
+from .verifiable import ProgramReward
 
 END_MARK = " ∎ "
 """How a learner sees the end-of-text token inside a completion: ∎, the tombstone that ends an article.
@@ -33,8 +34,10 @@ def encode_prompts(tokenizer, prompts: list[str], device="cpu") -> tuple[torch.T
 
 
 @torch.inference_mode()
-def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, temperature: float) -> torch.Tensor:
-    """Sample exactly `response_length` tokens per prompt (top_k=0, top_p=1, past any EOS).
+def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int,
+             temperature: float | None) -> torch.Tensor:
+    """Sample exactly `response_length` tokens per prompt (top_k=0, top_p=1, past any EOS; greedy with temperature
+    None).
 
     Sampling goes on past an end-of-text token (`eos_token_id=[]`: None would fall back to the
     model's own EOS), as in Ziegler et al. (2019), so every response
@@ -42,8 +45,9 @@ def generate(lm, tokenizer, prompt_ids, prompt_mask, response_length: int, tempe
     """
     # never sampled: the pad token, and ids past the tokenizer (models whose embedding is wider)
     suppress = [tokenizer.pad_token_id] + list(range(len(tokenizer), lm.config.vocab_size))
-    config = GenerationConfig(do_sample=True, top_k=0, top_p=1.0, temperature=temperature,
-                              max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
+    sampling = dict(do_sample=True, top_k=0, top_p=1.0, temperature=temperature) if temperature else dict(
+        do_sample=False)                                                               # None: greedy
+    config = GenerationConfig(**sampling, max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
                               pad_token_id=tokenizer.pad_token_id, bos_token_id=None, suppress_tokens=suppress)
     out = lm.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     return out[:, prompt_ids.shape[1]:]  # (B, L)
@@ -94,15 +98,10 @@ def sample(lm, tokenizer, prompts: list[str], response_length: int, temperature:
 def complete(lm, tokenizer, prompt_texts: list[str], response_length: int, temperature: float | None,
              batch: int = 1024) -> list[str]:
     """Each prompt's completion up to its first end-of-text: sampled at `temperature`, or greedy with None."""
-    sampling = dict(do_sample=True, top_k=0, top_p=1.0, temperature=temperature) if temperature else dict(
-        do_sample=False)
-    suppress = [tokenizer.pad_token_id] + list(range(len(tokenizer), lm.config.vocab_size))
-    config = GenerationConfig(**sampling, max_new_tokens=response_length, min_new_tokens=0, eos_token_id=[],
-                              pad_token_id=tokenizer.pad_token_id, bos_token_id=None, suppress_tokens=suppress)
     texts = []
     for start in range(0, len(prompt_texts), batch):
         ids, mask = encode_prompts(tokenizer, prompt_texts[start:start + batch], lm.device)   # (b, P)
-        response = lm.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, ids.shape[1]:]
+        response = generate(lm, tokenizer, ids, mask, response_length, temperature)          # (b, L)
         response = torch.where(until_end_of_text(response, tokenizer.eos_token_id), response, tokenizer.pad_token_id)
         texts += tokenizer.batch_decode(response, skip_special_tokens=True)                  # cut at end-of-text
     return texts
@@ -139,7 +138,7 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
     (a Hub classifier): the decoded texts, re-encoded with it. A two-label sentiment classifier
     gives the log-odds logit[positive] − logit[negative]. A reward program (`verifiable.ProgramReward`) reads the texts.
     """
-    if hasattr(reward_model, "score_texts"):                  # a program checks the answer (`verifiable`)
+    if isinstance(reward_model, ProgramReward):               # a program checks the answer (`verifiable`)
         return reward_model.score_texts(texts).to(ids.device)
     if reward_tokenizer.get_vocab() == tokenizer.get_vocab():
         logits = reward_model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
@@ -157,7 +156,7 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
 def positive_threshold(reward_model) -> float:
     """The score above which a completion counts as positive (0 for a classifier's log-odds; a reward program's
     own threshold: a right answer)."""
-    if hasattr(reward_model, "threshold"):
+    if isinstance(reward_model, ProgramReward):
         return float(reward_model.threshold)
     return float(getattr(reward_model.config, "positive_threshold", 0.0))
 
@@ -187,6 +186,12 @@ class Rollout:
                        self.response[rows], self.mask[rows], self.logprobs[rows], self.ref_logprobs[rows],
                        self.values[rows], self.scores[rows], self.entropy, pick(self.readable_completions),
                        pick(self.gold), self.gold_judge)
+
+
+def gold_judge_of(reward_model) -> str:
+    """Who judges a rollout beside its reward: VADER (the review world), or exact match where the reward is a program
+    (notebook 11), whatever partial credit the program gives."""
+    return "exact_match" if isinstance(reward_model, ProgramReward) else "vader"
 
 
 def until_end_of_text(response: torch.Tensor, eos_token_id: int) -> torch.Tensor:
@@ -230,4 +235,4 @@ def rollout(models, prompts: list[str], config) -> Rollout:
         scores = (scores > positive_threshold(models.reward_model)).float()            # (B,) 1 or 0
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
                    logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item(),
-                   readable(response, tokenizer))
+                   readable(response, tokenizer), gold_judge=gold_judge_of(models.reward_model))

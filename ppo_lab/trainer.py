@@ -134,7 +134,7 @@ def iteration(models: Models, optimizer, prompts: list[str], config: PPOConfig, 
             steps.append(ppo_step(models, optimizer, batch, idx, advantages, returns, config, fns, kl_coef))
             tick()
     t2 = time.perf_counter()
-    batch.gold = judge(batch, models.reward_model)              # the gold judge reads the completions once
+    batch.gold = judge(batch)                                   # the gold judge reads the completions once
     stats = summarise(batch, r, returns, kl, steps, config, kl_coef, threshold) | gold_model_stats(models, batch)
     stats.update({"time/rollout": t1 - t0, "time/update": t2 - t1, "time/iteration": t2 - t0, **sampled})
     return batch, stats
