@@ -8,8 +8,9 @@ Module map, in layers from the bottom up. A module imports only from its own lay
 
     maths     losses advantages kl_penalty diversity optim
               pure functions of tensors, the formula in each docstring; they import only torch
-    world     config engines data gold verifiable bundled loading models
-              what a run acts in: the config vocabulary (and its names in the engines), the review corpus, the gold
+    world     config engines engine_definitions engine_export data gold verifiable bundled loading models
+              what a run acts in: the config vocabulary (its names in the engines, read from the engines, and the
+              export of a run to them), the review corpus, the gold
               judge (VADER), the arithmetic world and its reward program, the bundled assets, the policy, reference
               and reward model
     engine    rollout metrics run_checks checkpoint phase2 trainer objective reward_model preference_pairs dpo
@@ -41,6 +42,8 @@ from . import (
     data,
     diversity,
     dpo,
+    engine_definitions,
+    engine_export,
     engines,
     exercises,
     experiments,
@@ -73,6 +76,6 @@ def show_source(obj) -> None:
 
 
 __all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity", "dpo",
-           "engines", "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses",
+           "engine_definitions", "engine_export", "engines", "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses",
            "metrics", "models", "objective", "plots", "reward_model", "rollout", "show_source", "show_tokens",
            "token_view", "train", "train_dpo", "trainer", "verifiable", "widgets"]

@@ -15,7 +15,7 @@ import os
 import sys
 import textwrap
 
-from . import cache, checkpoint, experiments, trainer
+from . import cache, checkpoint, engine_export, engines, experiments, trainer
 from .config import FIELDS, PRESETS, ConfigError, PPOConfig, check_preset
 from .experiments import interrupted
 from .models import AssetError, load_models
@@ -200,6 +200,14 @@ iterations completed so far and exits with code 130""",
 writes comparison.png, dashboard.png, summary.md and histories.json to --out; Ctrl-C stops the
 sweep, writes the report of the runs trained so far (summary.md names what is missing) and exits
 with code 130. Seeds are not a grid field: use --seed S --seeds N""",
+    "export": """examples:
+  python -m ppo_lab export --engine verl --preset gpt2 --out launch/verl
+  python -m ppo_lab export --engine openrlhf --preset tiny --out launch/openrlhf
+  python -m ppo_lab export --engine trl --preset arithmetic --out launch/trl
+
+writes the launch script (TRL: train.py), README.md (what the engine cannot follow, what it needs that we
+don't), ppo_config.json, data/train.jsonl and data/test.jsonl, the bundled models it names and, with a reward
+program, the reward function. TRL 1.16 has no PPO trainer: export advantage_estimator=grpo or rloo to it""",
     "warm-cache": """examples:
   python -m ppo_lab warm-cache --notebooks all
   python -m ppo_lab warm-cache --notebooks 04,03 --preset tiny --cache-dir /srv/class/ppo_lab_cache
@@ -233,14 +241,15 @@ def fields_help(width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def add_config_options(p) -> None:
+def add_config_options(p, cache: bool = True) -> None:
     p.add_argument("--preset", default="tiny", metavar="NAME",
                    help=f"starting settings: {', '.join(sorted(PRESETS))} (default: tiny)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one config field, repeatable; 'none' → None, true/false for booleans "
                         "(every field, its valid values and default: see 'config fields' below)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
-    p.add_argument("--no-cache", action="store_true", help="always train; neither read nor fill the run cache")
+    if cache:
+        p.add_argument("--no-cache", action="store_true", help="always train; neither read nor fill the run cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ppo_lab", description="PPO Lab without a notebook: align the "
                                      "tiny GPT-2, sweep a setting, or pre-fill the run cache for a class.",
                                      epilog="\n\n".join(EPILOGS.values()), **kw)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,dpo,sweep,warm-cache}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,dpo,sweep,export,warm-cache}")
     train = sub.add_parser("train", help="one PPO run and its report folder", epilog=f"{EPILOGS['train']}\n\n{fields}",
                            description="Align the policy with PPO and write a report folder.", **kw)
     add_config_options(train)
@@ -280,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=at_least_one("--seeds", 2, "seeds per value"), default=2,
                        help="seeds per value, from --seed on, 1 or more (default 2)")
     sweep.add_argument("--out", required=True, help="report folder (created if missing)")
+    add_export_parser(sub, kw, fields)
     warm = sub.add_parser("warm-cache", help="execute notebooks headlessly to pre-fill the run cache",
                           epilog=EPILOGS["warm-cache"], description="Pre-fill the run cache for a class.", **kw)
     warm.add_argument("--notebooks", default="all", help="'all', or numbers such as 04,03, or .ipynb paths")
@@ -290,6 +300,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_export_parser(sub, kw: dict, fields: str) -> None:
+    export = sub.add_parser("export", help="the same run as a launch folder for verl, OpenRLHF or TRL",
+                            epilog=f"{EPILOGS['export']}\n\n{fields}", description="Write a launch script, the "
+                            "prompts, the models and a README of what the engine cannot follow (notebook 08).", **kw)
+    export.add_argument("--engine", required=True, choices=engines.ENGINES,
+                        help=", ".join(f"{e}: {engines.TITLES[e]}" for e in engines.ENGINES))
+    add_config_options(export, cache=False)
+    export.add_argument("--out", required=True, help="launch folder (created if missing)")
+
+
+def cmd_export(args) -> int:
+    config = make_config(args)
+    checkpoint.check_folder(args.out, "--out")
+    files = engine_export.export(config, args.engine, args.out, args.preset)
+    unexpressed = engines.translate(config, args.engine).unexpressed
+    print(f"wrote {len(files)} files to {args.out}: {engine_export.LAUNCH[args.engine]}, README.md, data/ "
+          f"({engines.TITLES[args.engine]})")
+    for field, why in unexpressed:
+        print(f"  no equivalent: {field}={getattr(config, field)!r}: {why}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback), a missing
     model 1, Ctrl-C 130 (after writing what it can)."""
@@ -297,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "dpo": cmd_dpo, "sweep": cmd_sweep,
-                "warm-cache": cmd_warm_cache}[args.command](args)
+                "export": cmd_export, "warm-cache": cmd_warm_cache}[args.command](args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

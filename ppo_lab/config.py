@@ -50,6 +50,9 @@ class PPOConfig:
                              help="scores prompt + completion: the proxy of human preference")
     seed: int = number(0, "int", 0, 2**32 - 1, help="drives every random source")
     device: str = choice("cpu", ("cpu", "cuda", "auto"), help="where the models run (auto: CUDA when present)")
+    bf16: bool = flag(False, term="bfloat16 autocast (bf16)",
+                      help="matrix products in bfloat16 under autocast (for CUDA); log-softmax, ratio, KL and losses "
+                           "stay fp32")
     # the PPO cycle
     iterations: int = number(50, "int", 1, 100_000, term="PPO cycles (chu kỳ PPO)",
                              help="PPO cycles: Phase I (rollout) + Phase II (updates)")
