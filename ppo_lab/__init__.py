@@ -76,6 +76,6 @@ def show_source(obj) -> None:
 
 
 __all__ = ["ConfigError", "PPOConfig", "Run", "advantages", "capstone", "dashboard", "data", "diversity", "dpo",
-           "engine_definitions", "engine_export", "engines", "exercises", "experiments", "failures", "gold", "kl_penalty", "load_models", "losses",
-           "metrics", "models", "objective", "plots", "reward_model", "rollout", "show_source", "show_tokens",
-           "token_view", "train", "train_dpo", "trainer", "verifiable", "widgets"]
+           "engine_definitions", "engine_export", "engines", "exercises", "experiments", "failures", "gold",
+           "kl_penalty", "load_models", "losses", "metrics", "models", "objective", "plots", "reward_model", "rollout",
+           "show_source", "show_tokens", "token_view", "train", "train_dpo", "trainer", "verifiable", "widgets"]
