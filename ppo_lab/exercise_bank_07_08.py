@@ -12,14 +12,15 @@ from .failures import FAILURES, MYSTERIES
 
 
 def _trl_batch_args_ok(fn) -> bool:
-    """TRL 1.12, one GPU, no accumulation: a rollout is per_device_train_batch_size completions, cut into
-    num_mini_batches minibatches (one optimiser step each)."""
+    """TRL 1.16's GRPOConfig, one GPU, no accumulation: an optimiser step takes per_device_train_batch_size
+    completions (our minibatch), and one generation feeds steps_per_generation of them (our rollout)."""
     for batch, mini in ((64, 16), (64, 64), (32, 8), (12, 4), (96, 24)):
         args = fn(batch, mini)
-        p, g, n = (args[k] for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_mini_batches"))
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (p, g, n)):
+        p, g, s = (args[k] for k in ("per_device_train_batch_size", "gradient_accumulation_steps",
+                                     "steps_per_generation"))
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (p, g, s)):
             return False
-        if not (g == 1 and p * g == batch and n * mini == batch):
+        if not (g == 1 and p == mini and s * p == batch):
             return False
     return True
 
@@ -111,20 +112,21 @@ EXERCISES.update({  # notebook 08
                   (close(16 * 49 * 50257 * 4 / 2**20, 0.5), ("That is in MiB (2²⁰ bytes); the question asks for MB, "
                                                              "10⁶ bytes.")))),
     "08.trl_batch_args": Exercise(
-        "Write trl_batch_args(batch_size, minibatch_size) → dict of TRL 1.12's per_device_train_batch_size, "
-        "gradient_accumulation_steps (keep it 1) and num_mini_batches, on one GPU.",
+        "Write trl_batch_args(batch_size, minibatch_size) → dict of TRL 1.16 GRPOConfig's per_device_train_batch_size, "
+        "gradient_accumulation_steps (keep it 1) and steps_per_generation, on one GPU.",
         lambda fn: callable(fn) and _trl_batch_args_ok(fn),
-        (("In TRL 1.12 one rollout holds per_device_train_batch_size × gradient_accumulation_steps completions per "
-          "GPU, and num_mini_batches says into how many minibatches Phase II cuts it. Which of our settings is which?"),
-         ("per_device_train_batch_size = batch_size (with gradient_accumulation_steps = 1) and num_mini_batches = "
-          "batch_size // minibatch_size: whole numbers (//), not floats.")),
+        (("In TRL 1.16 one optimiser step takes per_device_train_batch_size × gradient_accumulation_steps completions "
+          "per GPU, and one generation is reused for steps_per_generation steps. Which of our settings is which?"),
+         ("per_device_train_batch_size = minibatch_size (with gradient_accumulation_steps = 1) and "
+          "steps_per_generation = batch_size // minibatch_size: whole numbers (//), not floats.")),
         'def trl_batch_args(batch_size, minibatch_size):\n'
-        '    return {"per_device_train_batch_size": batch_size, "gradient_accumulation_steps": 1,\n'
-        '            "num_mini_batches": batch_size // minibatch_size}', stars=2, minutes=8,
-        mistakes=((lambda fn: fn(64, 16)["per_device_train_batch_size"] == 16, ("per_device_train_batch_size × "
-                   "gradient_accumulation_steps is the whole rollout (our batch_size), not one minibatch.")),
-                  (lambda fn: isinstance(fn(64, 16)["num_mini_batches"], float), ("Use whole numbers: batch_size // "
-                   "minibatch_size, not /.")))),
+        '    return {"per_device_train_batch_size": minibatch_size, "gradient_accumulation_steps": 1,\n'
+        '            "steps_per_generation": batch_size // minibatch_size}', stars=2, minutes=8,
+        mistakes=((lambda fn: fn(64, 16)["per_device_train_batch_size"] == 64, ("per_device_train_batch_size × "
+                   "gradient_accumulation_steps is one optimiser step (our minibatch), not the whole rollout: that "
+                   "was TRL 1.12's PPOTrainer.")),
+                  (lambda fn: isinstance(fn(64, 16)["steps_per_generation"], float), ("Use whole numbers: batch_size "
+                   "// minibatch_size, not /.")))),
 })
 
 

@@ -13,6 +13,7 @@ import torch
 import ppo_lab as lab
 from ppo_lab import engine_definitions as defs, engine_export, engines, verifiable
 from ppo_lab.config import FAMILY, ConfigError
+from ppo_lab.exercise_bank import EXERCISES
 
 PRESETS = ("tiny", "gpt2", "arithmetic")
 SHELL = {"$GPUS": "1", "$PWD": "/launch"}
@@ -251,3 +252,13 @@ def test_the_cli_exports_and_refuses_with_the_reason(tmp_path, capsys):
     assert "no equivalent: vf_coef" in capsys.readouterr().out
     assert main(["export", "--engine", "trl", "--preset", "gpt2", "--out", str(tmp_path / "t")]) == 2
     assert "removed in TRL 1.13" in capsys.readouterr().err
+
+
+def test_notebook_08_exercise_agrees_with_the_map():
+    """Exercise 08.trl_batch_args teaches the batch geometry the export writes."""
+    solution = {}
+    exec(EXERCISES["08.trl_batch_args"].solution, solution)
+    for batch, mini in ((64, 16), (32, 8)):
+        config = lab.PPOConfig.preset("tiny", batch_size=batch, minibatch_size=mini, **FAMILY["GRPO"])
+        settings = engines.translate(config, "trl").settings
+        assert solution["trl_batch_args"](batch, mini) == {k: settings[k] for k in solution["trl_batch_args"](1, 1)}

@@ -14,8 +14,8 @@ from ppo_lab.plots import clip_objective
 
 
 def trl_batch_args(batch_size, minibatch_size):
-    return {"per_device_train_batch_size": batch_size, "gradient_accumulation_steps": 1,
-            "num_mini_batches": batch_size // minibatch_size}
+    return {"per_device_train_batch_size": minibatch_size, "gradient_accumulation_steps": 1,
+            "steps_per_generation": batch_size // minibatch_size}
 
 
 RIGHT = {
@@ -70,9 +70,9 @@ WRONG = {
     "06.k3": lambda lp, ref: math.expm1(lp - ref) - (lp - ref),  # r the wrong way round
     "08.adam_gb": 6.23,             # the weights alone
     "08.logits_mb": 39.4,           # 1 byte per number instead of 4
-    # takes TRL's per-device batch for our minibatch: the rollout would be 16, not 64, completions
-    "08.trl_batch_args": lambda b, m: {"per_device_train_batch_size": m, "gradient_accumulation_steps": 1,
-                                       "num_mini_batches": b // m},
+    # takes TRL's per-device batch for our whole rollout (TRL 1.12's PPO habit): one step would be 64, not 16
+    "08.trl_batch_args": lambda b, m: {"per_device_train_batch_size": b, "gradient_accumulation_steps": 1,
+                                       "steps_per_generation": b // m},
 }
 
 
@@ -86,7 +86,7 @@ def test_right_answer_passes_and_wrong_answer_gets_a_hint(name, capsys):
 
 def test_float_batch_args_are_refused():
     def floats(b, m):
-        return {"per_device_train_batch_size": b, "gradient_accumulation_steps": 1, "num_mini_batches": b / m}
+        return {"per_device_train_batch_size": m, "gradient_accumulation_steps": 1, "steps_per_generation": b / m}
     assert not exercises.check("08.trl_batch_args", floats)
 
 
@@ -305,9 +305,9 @@ SLIPS = {  # exercise: [(a wrong answer that betrays a known slip, what its targ
     "08.adam_gb": [(6.23, "4N bytes, the weights alone"), (12.46, "8N bytes, weights and gradients"),
                    (18.69, "TWO moments"), (31.15, "frozen reference"), (23.21, "GiB"), (24_921_779_200, "in bytes")],
     "08.logits_mb": [(39.4, "1 byte per number"), (154.4, "49 positions"), (150.3, "MiB")],
-    "08.trl_batch_args": [(WRONG["08.trl_batch_args"], "not one minibatch"),
-                          (lambda b, m: {"per_device_train_batch_size": b, "gradient_accumulation_steps": 1,
-                                         "num_mini_batches": b / m}, "whole numbers")],
+    "08.trl_batch_args": [(WRONG["08.trl_batch_args"], "not the whole rollout"),
+                          (lambda b, m: {"per_device_train_batch_size": m, "gradient_accumulation_steps": 1,
+                                         "steps_per_generation": b / m}, "whole numbers")],
     "09.grpo_by_hand": [(0.75, "Dr. GRPO's advantage"), (1.732, "population std"), (1.0, "RLOO's advantage")],
     "09.zero_variance": [(0.2401, "only the all-fail"), (0.0081, "only the all-pass"), (0.7518, "DO give a signal")],
     "09.rloo_factor": [(0.75, "upside down"), (1.0, "changes the advantage")],
