@@ -117,6 +117,13 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def autocast(config, device) -> torch.autocast:
+    """The precision of the model passes: matrix products in bfloat16 under `torch.autocast` when `config.bf16`,
+    unchanged fp32 when not (the context is then a no-op). Only forward passes go inside it: weights, gradients and
+    Adam state stay fp32, and log-softmax, ratio, KL and losses are computed in fp32 after it (`rollout`)."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=config.bf16)
+
+
 @dataclass
 class Models:
     """Everything one PPO run needs: the policy being aligned, its frozen start, the judge."""

@@ -7,6 +7,7 @@ import torch
 from transformers import GenerationConfig
 
 from .losses import entropy, logprobs_from_logits
+from .models import autocast
 from .verifiable import ProgramReward
 
 END_MARK = " ∎ "
@@ -109,7 +110,8 @@ def complete(lm, tokenizer, prompt_texts: list[str], response_length: int, tempe
 
 # ------------------------------------------------------------------ model passes over a rollout
 def response_logits(lm_or_policy, ids, mask, response_length: int, temperature: float):
-    """Logits (÷ temperature) that predict each response token, and values if a value head is there.
+    """Logits (÷ temperature) that predict each response token, and values if a value head is there, both fp32
+    (under bf16 autocast the model's outputs are bfloat16; `.float()` is free when they are fp32 already).
 
     The sequence is prompt (left-padded) + response; position P−1+t predicts response token t, so
     only the last L+1 positions get logits, and the last of those is dropped.
@@ -117,17 +119,19 @@ def response_logits(lm_or_policy, ids, mask, response_length: int, temperature: 
     kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
     if hasattr(lm_or_policy, "value_head"):
         logits, values = lm_or_policy(**kwargs, logits_to_keep=response_length + 1)
-        return logits[:, :-1] / temperature, values[:, :-1]             # (B, L, V), (B, L)
+        return logits[:, :-1].float() / temperature, values[:, :-1].float()   # (B, L, V), (B, L)
     logits = lm_or_policy(**kwargs, logits_to_keep=response_length + 1, use_cache=False).logits
-    return logits[:, :-1] / temperature, None                          # (B, L, V)
+    return logits[:, :-1].float() / temperature, None                        # (B, L, V)
 
 
 def response_logprobs(model, ids, mask, response, config):
     """Logits, log π(response token) and values of a model on prompt + response (values: None without a head).
 
+    The forward pass runs at the config's precision (`models.autocast`: bf16 or fp32); what it returns is fp32.
     ids, mask (B, P + L), response (B, L) → logits (B, L, V), log-probs (B, L), values (B, L).
     """
-    logits, values = response_logits(model, ids, mask, config.response_length, config.temperature)  # (B, L, V)
+    with autocast(config, ids.device):
+        logits, values = response_logits(model, ids, mask, config.response_length, config.temperature)  # (B, L, V)
     return logits, logprobs_from_logits(logits, response), values                                 # (B, L)
 
 
@@ -146,11 +150,12 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
         reward_tokenizer.padding_side = "right"
         enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(ids.device)
         logits = reward_model(**enc).logits                            # (B, num_labels)
+    logits = logits.float()                                            # fp32, also after a bf16 autocast pass
     if logits.shape[-1] == 1:
-        return logits[:, 0].float()
+        return logits[:, 0]
     labels = {v.lower(): k for k, v in reward_model.config.id2label.items()}
     pos = labels.get("positive", labels.get("pos", labels.get("label_1", 1)))
-    return (logits[:, pos] - logits[:, 1 - pos]).float()
+    return logits[:, pos] - logits[:, 1 - pos]
 
 
 def positive_threshold(reward_model) -> float:
@@ -222,7 +227,8 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     prompts = [p for p in prompts for _ in range(config.group_size)]                   # B = prompts × G
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, policy.device)       # (B, P)
     L = config.response_length
-    response = generate(policy.lm, tokenizer, prompt_ids, prompt_mask, L, config.temperature)  # (B, L)
+    with autocast(config, policy.device):                                              # bf16 or fp32 (config.bf16)
+        response = generate(policy.lm, tokenizer, prompt_ids, prompt_mask, L, config.temperature)  # (B, L)
     response, mask = completion_mask(response, tokenizer, config)                      # (B, L), (B, L)
     ids = torch.cat([prompt_ids, response], dim=1)                                     # (B, P + L)
     attention_mask = torch.cat([prompt_mask, mask.to(prompt_mask.dtype)], dim=1)       # (B, P + L)
@@ -230,7 +236,8 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     _, ref_logprobs, _ = response_logprobs(models.ref, ids, attention_mask, response, config)   # (B, L)
     completions = tokenizer.batch_decode(response, skip_special_tokens=True)
     texts = [p + c for p, c in zip(prompts, completions)]
-    scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
+    with autocast(config, policy.device):
+        scores = reward_scores(models.reward_model, models.reward_tokenizer, tokenizer, ids, attention_mask, texts)
     if config.binary_reward:                                                           # a pass/fail judge
         scores = (scores > positive_threshold(models.reward_model)).float()            # (B,) 1 or 0
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
