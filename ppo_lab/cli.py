@@ -290,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seeds per value, from --seed on, 1 or more (default 2)")
     sweep.add_argument("--out", required=True, help="report folder (created if missing)")
     add_export_parser(sub, kw, fields)
+    add_warm_parser(sub, kw)
+    return parser
+
+
+def add_warm_parser(sub, kw: dict) -> None:
     warm = sub.add_parser("warm-cache", help="execute notebooks headlessly to pre-fill the run cache",
                           epilog=EPILOGS["warm-cache"], description="Pre-fill the run cache for a class.", **kw)
     warm.add_argument("--notebooks", default="all", help="'all', or numbers such as 04,03, or .ipynb paths")
@@ -297,7 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"PPO_LAB_PRESET for the notebooks: {', '.join(sorted(PRESETS))} (default: tiny)")
     warm.add_argument("--cache-dir", default=None,
                       help="the cache folder (default: $PPO_LAB_CACHE or ~/.cache/ppo_lab/runs)")
-    return parser
 
 
 def add_export_parser(sub, kw: dict, fields: str) -> None:

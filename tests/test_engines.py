@@ -283,8 +283,19 @@ def valid_config(changes):
 
 
 def read_back(value):
-    """A value as the engine holds it after parsing (tuples become lists in Hydra)."""
+    """A value as the engine holds it after parsing (tuples become lists in Hydra; $GPUS and $PWD expanded)."""
+    if value == "$GPUS":
+        return int(SHELL[value])
+    if isinstance(value, str):
+        return expand(value)
     return list(value) if isinstance(value, tuple) else value
+
+
+def assert_reads_back(config, engine, lookup) -> None:
+    """Every setting of the launch (ours and the engine's extras) is what the engine read from it."""
+    _, settings_ = engine_export.settings_with_extras(config, engine)
+    for name, value in settings_.items():
+        assert read_back(lookup(name)) == read_back(value), name
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -295,12 +306,7 @@ def test_every_verl_setting_reads_back_from_the_composed_launch(changes, tmp_pat
     config = valid_config(changes)
     folder = tmp_path_factory.mktemp("verl")
     composed = defs.verl_config(verl_overrides(config, folder))
-    _, settings_ = engine_export.settings_with_extras(config, "verl")
-    for key, value in settings_.items():
-        want = expand(value) if isinstance(value, str) else value
-        want = int(want) if key == "trainer.n_gpus_per_node" else want
-        assert OmegaConf.to_object(composed)[key.split(".")[0]] is not None
-        assert read_back(OmegaConf.select(composed, key)) == read_back(want), key
+    assert_reads_back(config, "verl", lambda key: OmegaConf.select(composed, key))
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -311,8 +317,4 @@ def test_every_openrlhf_setting_reads_back_from_the_parsed_launch(changes, tmp_p
     folder = tmp_path_factory.mktemp("openrlhf")
     engine_export.export(config, "openrlhf", str(folder), "tiny")
     parsed = vars(defs.openrlhf_parser().parse_args(launch_argv(folder)))
-    _, settings_ = engine_export.settings_with_extras(config, "openrlhf")
-    for flag, value in settings_.items():
-        want = expand(value) if isinstance(value, str) else value
-        want = int(want) if flag.endswith("num_gpus_per_node") else want
-        assert read_back(parsed[flag[2:]]) == read_back(want), flag
+    assert_reads_back(config, "openrlhf", lambda flag: parsed[flag[2:]])
