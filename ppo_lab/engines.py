@@ -92,6 +92,7 @@ def is_(field_name: str, value) -> Callable[[PPOConfig], bool]:
 
 
 NEVER = lambda c: False
+RESAMPLES = lambda c: c.dynamic_sampling > 1
 VERL_KL = {"k1": "kl", "k3": "low_var_kl"}
 KL_IN_REWARD, KL_IN_LOSS = is_("kl_in", "reward"), is_("kl_in", "loss")
 
@@ -277,10 +278,16 @@ MAP: dict[str, dict[str, Row]] = {
                 Missing("RLOOTrainer clips one ratio per completion (log-probabilities summed), not one per token",
                         when=is_("advantage_estimator", "rloo")))},
     "dynamic_sampling": {
-        "verl": (Missing("main_ppo does not filter groups (algorithm.filter_groups is read by the DAPO recipe)",
-                         when=lambda c: c.dynamic_sampling > 1),),
-        "openrlhf": (Setting("--algo.dynamic_filtering_enable", lambda c: c.dynamic_sampling > 1),),
-        "trl": (Missing("no group filter", when=lambda c: c.dynamic_sampling > 1),)},
+        "verl": (Setting("algorithm.filter_groups.enable", lambda c: c.dynamic_sampling > 1),
+                 Setting("algorithm.filter_groups.metric", lambda c: "reward", when=RESAMPLES),
+                 Missing("verl keeps sampling until every group of the batch has rewards that differ: our bound "
+                         "(at most dynamic_sampling × the prompts, then groups without signal fill the rest) has no "
+                         "setting", when=RESAMPLES)),
+        "openrlhf": (Setting("--algo.dynamic_filtering_enable", lambda c: c.dynamic_sampling > 1),
+                     Missing("OpenRLHF replaces a group until its mean reward lies strictly inside "
+                             "--algo.dynamic_filtering_range (0 to 1: the scores differ only for 0/1 rewards); our "
+                             "bound of dynamic_sampling × the prompts has no flag", when=RESAMPLES)),
+        "trl": (Missing("no group filter", when=RESAMPLES),)},
     "stop_at_eos": {
         "verl": (Setting("actor_rollout_ref.rollout.ignore_eos", lambda c: not c.stop_at_eos),),
         "openrlhf": (Missing("completions always end at end-of-text", when=lambda c: not c.stop_at_eos),),

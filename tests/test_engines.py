@@ -273,11 +273,13 @@ FAMILY_CONFIGS = st.builds(
     kl_in=st.sampled_from(["reward", "loss"]), kl_estimator=st.sampled_from(["k1", "k3"]),
     scale_rewards=st.booleans(), bf16=st.booleans(), stop_at_eos=st.booleans(),
     clip_eps=st.sampled_from([0.1, 0.2, None]), kl_target=st.sampled_from([None, 6.0]),
-    minibatch_size=st.sampled_from([8, 16, 32]), temperature=st.floats(0.3, 2.0))
+    minibatch_size=st.sampled_from([8, 16, 32]), temperature=st.floats(0.3, 2.0),
+    dynamic_sampling=st.sampled_from([1, 2]))
 
 
 def valid_config(changes):
-    if changes["advantage_estimator"] in ("grpo", "rloo") and changes["group_size"] < 2:
+    needs_groups = changes["advantage_estimator"] in ("grpo", "rloo") or changes["dynamic_sampling"] > 1
+    if needs_groups and changes["group_size"] < 2:
         changes = {**changes, "group_size": 4}
     return lab.PPOConfig.preset("tiny", **changes)
 
