@@ -280,10 +280,12 @@ ALWAYS_DIFFERENT = {
     "verl": ["The critic is a separate model initialised from the policy (ours: a value head on the policy's "
              "trunk), with its own optimiser.",
              "Generation runs in vLLM, in bf16 unless actor_rollout_ref.rollout.dtype says otherwise; the "
-             "update's log-probabilities are recomputed by the trainer, so the first ratio is not exactly 1."],
+             "update's log-probabilities are recomputed by the trainer, so the first ratio is not exactly 1.",
+             "GRPO divides by the group's std + 1e-6 (ours: + 1e-4), and low_var_kl is k3 clipped to [−10, 10]."],
     "openrlhf": ["The critic is a separate model initialised from the policy (ours: a value head on the "
                  "policy's trunk), with its own optimiser.",
-                 "Generation runs in vLLM; rewards are clipped to --reward.clip_range (-10, 10) by default."],
+                 "Generation runs in vLLM; rewards are clipped to --reward.clip_range (-10, 10) by default.",
+                 "group_norm divides by the group's std + 1e-9 (ours: + 1e-4)."],
     "trl": ["TRL 1.16 has no PPO trainer (removed in 1.13): only the critic-free family exports here.",
             "A reward model given by name is loaded with one output; a two-label classifier (as the gpt2 "
             "preset's) needs a reward function that returns positive − negative logit, as ours does."],

@@ -93,6 +93,14 @@ def is_(field_name: str, value) -> Callable[[PPOConfig], bool]:
 
 NEVER = lambda c: False
 RESAMPLES = lambda c: c.dynamic_sampling > 1
+ADAPTIVE = lambda c: c.kl_target is not None
+# ours is the KL per completion (summed over its tokens); verl's and OpenRLHF's controllers read the mean per token
+PER_TOKEN_TARGET = ("the engine's adaptive β reads the mean KL per token, so its target is kl_target ÷ "
+                    "response_length, exact only for completions of full length")
+
+
+def per_token_target(c: PPOConfig) -> float:
+    return c.kl_target / c.response_length
 VERL_KL = {"k1": "kl", "k3": "low_var_kl"}
 KL_IN_REWARD, KL_IN_LOSS = is_("kl_in", "reward"), is_("kl_in", "loss")
 
@@ -227,9 +235,11 @@ MAP: dict[str, dict[str, Row]] = {
                         "completion) in the reward", when=lambda c: c.kl_coef > 0 and not trl_kl_fits(c)),)},
     "kl_target": {
         "verl": (Setting("algorithm.kl_ctrl.type", lambda c: "fixed" if c.kl_target is None else "adaptive"),
-                 Setting("algorithm.kl_ctrl.target_kl", when=lambda c: c.kl_target is not None)),
-        "openrlhf": (Setting("--algo.kl.target", when=lambda c: c.kl_target is not None),),
-        "trl": (Missing("β stays fixed (no adaptive controller)", when=lambda c: c.kl_target is not None),)},
+                 Setting("algorithm.kl_ctrl.target_kl", per_token_target, when=ADAPTIVE),
+                 Missing(PER_TOKEN_TARGET, when=lambda c: ADAPTIVE(c) and c.stop_at_eos)),
+        "openrlhf": (Setting("--algo.kl.target", per_token_target, when=ADAPTIVE),
+                     Missing(PER_TOKEN_TARGET, when=lambda c: ADAPTIVE(c) and c.stop_at_eos)),
+        "trl": (Missing("β stays fixed (no adaptive controller)", when=ADAPTIVE),)},
     "kl_horizon": {
         "verl": (Setting("algorithm.kl_ctrl.horizon"),),
         "openrlhf": (Setting("--algo.kl.horizon"),),
