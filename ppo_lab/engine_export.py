@@ -234,6 +234,12 @@ def openrlhf_words(settings: dict) -> list[str]:
     return words
 
 
+def launch_words(config: PPOConfig, engine: str) -> list[str]:
+    """verl's or OpenRLHF's command-line words for this config, as the launch script writes them."""
+    _, settings = settings_with_extras(config, engine)
+    return verl_words(settings) if engine == "verl" else openrlhf_words(settings)
+
+
 def launch_script(title: str, command: str, words: list[str]) -> str:
     lines = " \\\n    ".join([command, *words, '"$@"'])
     return (f"#!/usr/bin/env bash\n# {title}\n# GPUS=8 bash launch.sh  (default: one GPU); extra settings after it\n"
@@ -323,8 +329,7 @@ def export(config: PPOConfig, engine: str, out: str, preset: str = "tiny") -> li
     if engine == "trl":
         text = trl_script(title, translation.trainer, settings, config)
     else:
-        words = verl_words(settings) if engine == "verl" else openrlhf_words(settings)
-        text = launch_script(title, COMMANDS[engine], words)
+        text = launch_script(title, COMMANDS[engine], launch_words(config, engine))
     write_text(out, LAUNCH[engine], text)
     write_text(out, "README.md", readme(config, engine, translation, preset))
     write_text(out, "ppo_config.json", json.dumps(config.to_dict(), indent=2) + "\n")

@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
 from ppo_lab import engine_definitions as defs, engine_export, engines, verifiable
@@ -137,9 +137,15 @@ def test_verl_composes_each_family_member(member, tmp_path):
 
 # ------------------------------------------------------------------ OpenRLHF: its own parser reads our launch
 def launch_argv(folder) -> list[str]:
+    """The arguments the written launch.sh hands to the engine (GPUS=1, the folder at /launch)."""
     text = (folder / "launch.sh").read_text()
     command = text[text.index("python3 -m"):].replace("\\\n", " ")
     return shlex.split(expand(command.replace('"$@"', "")))[3:]
+
+
+def shell_words(words: list[str]) -> list[str]:
+    """Launch words as the shell hands them over."""
+    return shlex.split(expand(" ".join(words)))
 
 
 @pytest.mark.parametrize("script", ["train_ppo_ray.py", "train_dpo.py"])
@@ -300,23 +306,20 @@ def assert_reads_back(config, engine, lookup) -> None:
         assert read_back(lookup(name)) == read_back(value), name
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None)
 @given(changes=FAMILY_CONFIGS)
-def test_every_verl_setting_reads_back_from_the_composed_launch(changes, tmp_path_factory):
+def test_every_verl_setting_reads_back_from_the_composed_launch(changes):
     need("verl")
     from omegaconf import OmegaConf
     config = valid_config(changes)
-    folder = tmp_path_factory.mktemp("verl")
-    composed = defs.verl_config(verl_overrides(config, folder))
+    composed = defs.verl_config(shell_words(engine_export.launch_words(config, "verl")))
     assert_reads_back(config, "verl", lambda key: OmegaConf.select(composed, key))
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None)
 @given(changes=FAMILY_CONFIGS)
-def test_every_openrlhf_setting_reads_back_from_the_parsed_launch(changes, tmp_path_factory):
+def test_every_openrlhf_setting_reads_back_from_the_parsed_launch(changes):
     need("openrlhf")
     config = valid_config(changes)
-    folder = tmp_path_factory.mktemp("openrlhf")
-    engine_export.export(config, "openrlhf", str(folder), "tiny")
-    parsed = vars(defs.openrlhf_parser().parse_args(launch_argv(folder)))
+    parsed = vars(defs.openrlhf_parser().parse_args(shell_words(engine_export.launch_words(config, "openrlhf"))))
     assert_reads_back(config, "openrlhf", lambda flag: parsed[flag[2:]])
