@@ -316,6 +316,7 @@ def add_export_parser(sub, kw: dict, fields: str) -> None:
 
 def cmd_export(args) -> int:
     config = make_config(args)
+    engines.trainer_of(config, args.engine)             # refused before any folder is made
     checkpoint.check_folder(args.out, "--out")
     files = engine_export.export(config, args.engine, args.out, args.preset)
     unexpressed = engines.translate(config, args.engine).unexpressed

@@ -52,8 +52,24 @@ def verl_config(overrides: list[str]):
         return compose(config_name="ppo_trainer", overrides=overrides)
 
 
+def verl_unknown(names) -> list[str]:
+    """The names verl's composed config lacks: a key must exist; `+key` (a node the yaml leaves out) must not,
+    but its parent must."""
+    from omegaconf import OmegaConf
+
+    config, unknown = verl_config([]), []
+    for name in sorted(names):
+        key = name.lstrip("+")
+        exists = OmegaConf.select(config, key, default="<absent>") != "<absent>"
+        parent = OmegaConf.select(config, key.rpartition(".")[0], default=None) is not None
+        if (name.startswith("+") and (exists or not parent)) or (not name.startswith("+") and not exists):
+            unknown.append(name)
+    return unknown
+
+
 def verl_override(key: str, value) -> str:
-    """`key=value` as Hydra reads it: true/false, null, numbers as Python writes them, other text quoted."""
+    """`key=value` as Hydra reads it: true/false, null, numbers as Python writes them, lists, dicts of plain
+    words, other text quoted where it is not a plain word."""
     if isinstance(value, bool):
         return f"{key}={str(value).lower()}"
     if value is None:
@@ -62,6 +78,8 @@ def verl_override(key: str, value) -> str:
         return f"{key}={value!r}"
     if isinstance(value, (list, tuple)):
         return f"{key}=[{','.join(repr(v) for v in value)}]"
+    if isinstance(value, dict):   # a node the yaml leaves out, added with `+key={a:1,b:x}`
+        return f"{key}={{{','.join(f'{k}:{v}' for k, v in value.items())}}}"
     text = str(value)
     if re.fullmatch(r"[\w./-]+", text) and text not in ("true", "false", "null"):
         return f"{key}={text}"

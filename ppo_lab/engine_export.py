@@ -7,8 +7,10 @@ the engine's own extra settings (`extras`) are checked against the engine like e
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import math
 import os
 import random
 import re
@@ -19,15 +21,18 @@ from . import bundled, data, engines, verifiable
 from .config import PPOConfig
 from .engine_definitions import verl_override
 from .engines import gae, program
+from .loading import AssetError, load_tokenizer
+from .models import classifier_score
 
 PASS_THROUGH = "{% for m in messages %}{{ m.content }}{% endfor %}"   # a base model's prompt, as it is
 LAUNCH = {"verl": "launch.sh", "openrlhf": "launch.sh", "trl": "train.py"}
 LOCAL = ("models/", "data/", "reward.py", "reward_func.py")   # the launch folder's own files
 
 
-def micro_batch(config: PPOConfig) -> int:
-    """Completions per GPU per forward pass: the largest divisor of the minibatch up to 16."""
-    return max(d for d in range(1, 17) if config.minibatch_size % d == 0)
+def micro_batch(config: PPOConfig, gpus: int = 1) -> int:
+    """Completions per GPU per forward pass: the largest divisor of the minibatch's share of one GPU, up to 16
+    (what the launch script's $MICRO works out for its $GPUS)."""
+    return max(d for d in range(1, 17) if (config.minibatch_size // gpus) % d == 0)
 
 
 # ------------------------------------------------------------------ what each engine needs that we don't
@@ -37,12 +42,13 @@ def extras(config: PPOConfig, engine: str) -> list[tuple[str, object, str]]:
 
 
 def verl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
-    micro = micro_batch(c)
+    micro = "$MICRO"   # worked out by the launch script for its $GPUS
     rows = [
         ("data.train_files", "data/train.jsonl", "verl reads prompts from files"),
         ("data.val_files", "data/test.jsonl", "and validates on a file"),
         ("data.shuffle", False, "the prompts are already drawn in our order"),
-        ("data.filter_overlong_prompts", True, "drop prompts longer than data.max_prompt_length"),
+        ("data.filter_overlong_prompts", True, "drop prompts longer than data.max_prompt_length (the export "
+         "already cut them where it could load the policy's tokenizer)"),
         ("actor_rollout_ref.model.custom_chat_template", PASS_THROUGH, "verl wraps prompts in a chat template; a "
          "base model gets its prompt as it is"),
         ("actor_rollout_ref.rollout.name", "vllm", "generation runs in an inference engine (vllm or sglang)"),
@@ -62,19 +68,16 @@ def verl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
     if gae(c):
         rows += [("critic.ppo_micro_batch_size_per_gpu", micro, "the critic's passes"),
                  ("critic.optim.weight_decay", 0.0, "ours is Adam without weight decay")]
-    if not program(c):
-        rows += [("reward.reward_model.rollout.name", "vllm", "verl serves the reward model with an inference "
-                  "engine")]
     return rows
 
 
 def openrlhf_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
-    micro = micro_batch(c)
+    micro = "$MICRO"   # worked out by the launch script for its $GPUS
     rows = [("--data.prompt_dataset", "data/train.jsonl", "the prompts, one JSON object per line"),
             ("--data.input_key", "input", "the prompt's key in it"),
             ("--actor.num_gpus_per_node", "$GPUS", "GPUs on the machine (GPUS=…, default 1)"),
             ("--ref.num_gpus_per_node", "$GPUS", "the reference shares them"),
-            ("--vllm.num_engines", 1, "generation runs in vLLM"),
+            ("--vllm.num_engines", "$GPUS", "generation runs in vLLM, one engine per GPU (colocated)"),
             ("--vllm.gpu_memory_utilization", 0.4, "vLLM shares the GPUs with training"),
             ("--train.colocate_all", True, "every model on the same GPUs"),
             ("--train.micro_batch_size", micro, "completions per GPU per pass"),
@@ -87,8 +90,6 @@ def openrlhf_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
         rows += [("--critic.num_gpus_per_node", "$GPUS", "the critic shares them"),
                  ("--critic.lr_scheduler", "constant", "as the actor's"), ("--critic.lr_warmup_ratio", 0.0, ""),
                  ("--critic.adam.betas", (0.9, 0.999), ""), ("--critic.adam.eps", 1e-5, "")]
-    if not program(c):
-        rows += [("--reward.num_gpus_per_node", "$GPUS", "the reward model shares them")]
     return rows
 
 
@@ -103,6 +104,8 @@ def trl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
         rows += [("use_bias_correction_kl", False, "ours backpropagates k3 as it is, without the ratio weight")]
     if program(c):
         rows += [("eval_strategy", "steps", "held-out accuracy every eval_steps")]
+    rows += [("per_device_eval_batch_size", c.group_size * math.ceil(8 / c.group_size), "a whole number of groups "
+              "(TRL checks it)")]
     return rows
 
 
@@ -112,10 +115,23 @@ def answer(prompt: str) -> str:
 
 
 def prompt_pool(config: PPOConfig, split: str = "train") -> list[str]:
-    """Our prompts: the sums of a split with a reward program, else the held-out review openings."""
-    if program(config):
-        return verifiable.prompts(split)
-    return data.make_prompts(seed=0)
+    """Our prompts, cut to prompt_length tokens of the policy's tokenizer where it loads here (as
+    `run_checks.prompt_pool` cuts them): the sums of a split with a reward program, else the review openings."""
+    pool = verifiable.prompts(split) if program(config) else data.make_prompts(seed=0)
+    tokenizer = policy_tokenizer(config.policy)
+    if tokenizer is None:
+        return pool
+    lengths = [len(ids) for ids in tokenizer(pool)["input_ids"]]
+    return [p for p, n in zip(pool, lengths) if n <= config.prompt_length]
+
+
+@functools.lru_cache(maxsize=8)
+def policy_tokenizer(name: str):
+    """The policy's tokenizer, or None where it cannot be loaded here (a Hub name offline)."""
+    try:
+        return load_tokenizer(name)
+    except (AssetError, OSError):
+        return None
 
 
 def drawn_prompts(config: PPOConfig) -> list[str]:
@@ -130,7 +146,8 @@ def record(prompt: str, config: PPOConfig, engine: str) -> dict:
     truth = answer(prompt) if program(config) else ""
     if engine == "verl":
         return {"data_source": "ppo_lab", "prompt": [{"role": "user", "content": prompt}],
-                "reward_model": {"style": "rule" if truth else "model", "ground_truth": truth}}
+                "reward_model": {"style": "rule" if truth else "model", "ground_truth": truth},
+                "extra_info": {"prompt": prompt}}
     if engine == "openrlhf":
         return {"input": prompt, "label": truth}
     return {"prompt": prompt, "answer": truth}
@@ -196,6 +213,53 @@ def reward_source(config: PPOConfig, engine: str, eos: str) -> str:
 
 REWARD_FILE = {"verl": "reward.py", "openrlhf": "reward_func.py", "trl": "reward.py"}
 
+# the reward model as a reward function: each engine hands it other pieces of the same prompt + completion
+CLASSIFIER_ADAPTERS = {
+    "verl": '''
+
+def compute_score(data_source, solution_str, ground_truth, extra_info=None):
+    """verl's reward function: the completion, and the prompt the export put in the record's extra_info."""
+    return score_texts([extra_info["prompt"] + solution_str])[0]
+''',
+    "openrlhf": '''
+
+def reward_func(queries, prompts, labels):
+    """OpenRLHF's reward function: queries are prompt + completion with the end-of-text markers kept; ours
+    scores the text without them (decoded with skip_special_tokens)."""
+    rewards = torch.tensor(score_texts([q.replace(EOS, "") for q in queries]))
+    return {"rewards": rewards, "scores": rewards, "extra_logs": {}}
+''',
+    "trl": '''
+
+def reward(prompts, completions, **kwargs):
+    """TRL's reward function (reward_funcs=[reward])."""
+    return score_texts([p + c for p, c in zip(prompts, completions)])
+''',
+}
+
+
+def classifier_source(config: PPOConfig, engine: str, eos: str) -> str:
+    """The reward model as a stand-alone reward function that scores as ours does (`classifier_score`, copied
+    from its source): on prompt + completion text, positive − negative logit for a two-label classifier."""
+    where = (f'os.path.join(os.path.dirname(os.path.abspath(__file__)), {engines.model_path(config.reward_model)!r})'
+             if config.reward_model in bundled.BUNDLED else repr(config.reward_model))
+    return (f'"""PPO Lab\'s reward model {config.reward_model!r} as {engines.TITLES[engine]}\'s reward function: '
+            'the score of prompt + completion, as ours."""\nfrom __future__ import annotations\n\nimport os\n\n'
+            "import torch\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n\n"
+            f"MODEL = {where}\nEOS = {eos!r}\n"
+            'DEVICE = "cuda" if torch.cuda.is_available() else "cpu"\n'
+            "TOKENIZER = AutoTokenizer.from_pretrained(MODEL)\n"
+            "TOKENIZER.pad_token = TOKENIZER.pad_token or TOKENIZER.eos_token\nTOKENIZER.padding_side = \"right\"\n"
+            "CLASSIFIER = AutoModelForSequenceClassification.from_pretrained(MODEL, use_safetensors=True).to(DEVICE)\n"
+            "CLASSIFIER.config.pad_token_id = TOKENIZER.pad_token_id\nCLASSIFIER.eval()\n\n\n"
+            f"{inspect.getsource(classifier_score)}\n\n"
+            "def score_texts(texts: list[str]) -> list[float]:\n"
+            '    """One score per text."""\n'
+            "    with torch.inference_mode():\n"
+            '        batch = TOKENIZER(texts, return_tensors="pt", padding=True, truncation=True).to(DEVICE)\n'
+            "        return classifier_score(CLASSIFIER(**batch).logits, CLASSIFIER.config.id2label).tolist()\n"
+            + CLASSIFIER_ADAPTERS[engine])
+
 
 def eos_text(config: PPOConfig) -> str:
     """The policy's end-of-text marker as text (bundled: read from its tokenizer; else GPT-2's)."""
@@ -240,10 +304,16 @@ def launch_words(config: PPOConfig, engine: str) -> list[str]:
     return verl_words(settings) if engine == "verl" else openrlhf_words(settings)
 
 
-def launch_script(title: str, command: str, words: list[str]) -> str:
+def launch_script(title: str, command: str, words: list[str], minibatch: int) -> str:
+    """The script: GPUS from the environment, the micro-batch it allows, then the command and its words."""
     lines = " \\\n    ".join([command, *words, '"$@"'])
     return (f"#!/usr/bin/env bash\n# {title}\n# GPUS=8 bash launch.sh  (default: one GPU); extra settings after it\n"
-            f'set -euo pipefail\ncd "$(dirname "$0")"\nGPUS=${{GPUS:-1}}\n{lines}\n')
+            f'set -euo pipefail\ncd "$(dirname "$0")"\nGPUS=${{GPUS:-1}}\n'
+            f"MINIBATCH={minibatch}   # completions per optimiser step (our minibatch_size), shared by the GPUs\n"
+            '(( MINIBATCH % GPUS == 0 )) || { echo "GPUS=$GPUS must divide MINIBATCH=$MINIBATCH" >&2; exit 2; }\n'
+            "MICRO=16   # completions per GPU per pass: the largest divisor of a GPU's share, up to 16\n"
+            "while (( (MINIBATCH / GPUS) % MICRO )); do MICRO=$(( MICRO - 1 )); done\n"
+            f"{lines}\n")
 
 
 def trl_script(title: str, config_class: str, settings: dict, config: PPOConfig) -> str:
@@ -282,20 +352,38 @@ def settings_with_extras(config: PPOConfig, engine: str) -> tuple[engines.Transl
 COMMANDS = {"verl": "python3 -m verl.trainer.main_ppo", "openrlhf": "python3 -m openrlhf.cli.train_ppo_ray"}
 INSTALL = {"verl": "pip install verl[vllm]=={v}", "openrlhf": "pip install openrlhf[vllm]=={v}",
            "trl": "pip install trl=={v} datasets"}
+REWARD_NOTE = ("The reward is a reward function (`{file}`): the reward model runs inside it and scores the decoded "
+               "prompt + completion as ours does (positive − negative logit for a two-label classifier), where the "
+               "engine's own reward-model path would read the policy's token ids and take one output.")
 ALWAYS_DIFFERENT = {
     "verl": ["The critic is a separate model initialised from the policy (ours: a value head on the policy's "
              "trunk), with its own optimiser.",
              "Generation runs in vLLM, in bf16 unless actor_rollout_ref.rollout.dtype says otherwise; the "
              "update's log-probabilities are recomputed by the trainer, so the first ratio is not exactly 1.",
+             "Adam's eps is 1e-8 (ours: 1e-5); the ratio also has a dual clip at 3 for negative advantages "
+             "(actor_rollout_ref.actor.clip_ratio_c).",
              "GRPO divides by the group's std + 1e-6 (ours: + 1e-4), and low_var_kl is k3 clipped to [−10, 10]."],
     "openrlhf": ["The critic is a separate model initialised from the policy (ours: a value head on the "
                  "policy's trunk), with its own optimiser.",
                  "Generation runs in vLLM; rewards are clipped to --reward.clip_range (-10, 10) by default.",
                  "group_norm divides by the group's std + 1e-9 (ours: + 1e-4)."],
     "trl": ["TRL 1.16 has no PPO trainer (removed in 1.13): only the critic-free family exports here.",
-            "A reward model given by name is loaded with one output; a two-label classifier (as the gpt2 "
-            "preset's) needs a reward function that returns positive − negative logit, as ours does."],
+            "per_device_train_batch_size counts one process: under `accelerate launch --num_processes N`, divide "
+            "it (and per_device_eval_batch_size) by N to keep our minibatch."],
 }
+
+
+def settings_table(config: PPOConfig, engine: str, translation: engines.Translation) -> list[str]:
+    """One row per field of ours that this run sets there, with the engine's names and values, or "—"."""
+    why = dict(translation.unexpressed)
+    rows = ["| our field | ours | there |", "|---|---|---|"]
+    for name in engines.MAP:
+        there = [f"`{n}` = `{translation.settings[n]!r}`" for n in translation.names.get(name, [])]
+        if name in why:
+            there.append(f"— ({why[name]})")
+        if there:
+            rows.append(f"| `{name}` | `{getattr(config, name)!r}` | {'; '.join(there)} |")
+    return rows
 
 
 def readme(config: PPOConfig, engine: str, translation: engines.Translation, preset: str) -> str:
@@ -304,19 +392,20 @@ def readme(config: PPOConfig, engine: str, translation: engines.Translation, pre
               f"Exported by `python -m ppo_lab export --engine {engine}` from `ppo_config.json` (our config). "
               f"Install: `{INSTALL[engine].format(v=engines.VERSIONS[engine])}`; run: "
               + ("`accelerate launch train.py`." if engine == "trl" else "`GPUS=1 bash launch.sh`."), "",
-              "## Our settings there", "", "| our field | ours | there |", "|---|---|---|"]
-    lines += [f"| `{f}` | `{getattr(config, f)!r}` | {engines.cell(rows[engine])} |"
-              for f, rows in engines.MAP.items() if f not in engines.DPO_FIELDS]
+              "## Our settings there", "", *settings_table(config, engine, translation)]
     lines += ["", f"## What {title} cannot follow", ""]
     lines += [f"- `{f}` = `{getattr(config, f)!r}`: {why}." for f, why in translation.unexpressed] or ["- nothing."]
     lines += ["", f"## What {title} needs that we don't", ""]
     lines += [f"- `{name}` = `{value!r}`: {why}." for name, value, why in extras(config, engine) if why]
-    lines += ["- the prompts: `data/train.jsonl` (the run's prompts, drawn from our pool with replacement with "
-              "the run's seed: the same pool and kind of draw, not the same draw) and `data/test.jsonl`."]
+    cut = ("cut to prompt_length tokens of the policy's tokenizer" if policy_tokenizer(config.policy) else
+           "NOT cut to prompt_length: the policy's tokenizer could not be loaded where this was exported")
+    lines += [f"- the prompts: `data/train.jsonl` (the run's prompts, drawn from our pool with replacement with "
+              f"the run's seed: the same pool and kind of draw, not the same draw; {cut}) and `data/test.jsonl`."]
     if program(config):
         lines += [f"- the reward program as a reward function: `{REWARD_FILE[engine]}` (our `parse_answer`, "
                   "copied, and the engine's entry point)."]
-    lines += ["", "## Different by construction", ""] + [f"- {d}" for d in ALWAYS_DIFFERENT[engine]]
+    different = ALWAYS_DIFFERENT[engine] + ([] if program(config) else [REWARD_NOTE.format(file=REWARD_FILE[engine])])
+    lines += ["", "## Different by construction", ""] + [f"- {d}" for d in different]
     return "\n".join(lines) + "\n"
 
 
@@ -329,13 +418,13 @@ def export(config: PPOConfig, engine: str, out: str, preset: str = "tiny") -> li
     if engine == "trl":
         text = trl_script(title, translation.trainer, settings, config)
     else:
-        text = launch_script(title, COMMANDS[engine], launch_words(config, engine))
+        text = launch_script(title, COMMANDS[engine], launch_words(config, engine), config.minibatch_size)
     write_text(out, LAUNCH[engine], text)
     write_text(out, "README.md", readme(config, engine, translation, preset))
     write_text(out, "ppo_config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     write_data(config, engine, out)
-    if program(config):
-        write_text(out, REWARD_FILE[engine], reward_source(config, engine, eos_text(config)))
+    source = reward_source if program(config) else classifier_source
+    write_text(out, REWARD_FILE[engine], source(config, engine, eos_text(config)))
     copy_bundled(config, out)
     return sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
 

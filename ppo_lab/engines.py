@@ -135,16 +135,11 @@ MAP: dict[str, dict[str, Row]] = {
                      Setting("--critic.model_name_or_path", lambda c: model_path(c.policy), when=gae)),
         "trl": (Setting("model=", lambda c: model_path(c.policy)),)},
     "reward_model": {
-        "verl": (Setting("reward.reward_model.enable", lambda c: True, when=lambda c: not program(c)),
-                 Setting("reward.reward_model.model_path", lambda c: model_path(c.reward_model),
-                         when=lambda c: not program(c)),
-                 Setting("reward.custom_reward_function.path", lambda c: "reward.py", when=program),
-                 Setting("reward.custom_reward_function.name", lambda c: "compute_score", when=program)),
-        "openrlhf": (Setting("--reward.model_name_or_path", lambda c: model_path(c.reward_model),
-                             when=lambda c: not program(c)),
-                     Setting("--reward.remote_url", lambda c: "reward_func.py", when=program),
+        "verl": (Setting("reward.custom_reward_function.path", lambda c: "reward.py"),
+                 Setting("reward.custom_reward_function.name", lambda c: "compute_score")),
+        "openrlhf": (Setting("--reward.remote_url", lambda c: "reward_func.py"),
                      Setting("--data.label_key", lambda c: "label", when=program)),
-        "trl": (Setting("reward_funcs=", lambda c: "reward.reward" if program(c) else model_path(c.reward_model)),)},
+        "trl": (Setting("reward_funcs=", lambda c: "reward.reward"),)},
     "seed": {
         "verl": (Setting("data.seed"), Setting("actor_rollout_ref.actor.data_loader_seed"),
                  Setting("actor_rollout_ref.rollout.seed")),
@@ -155,7 +150,8 @@ MAP: dict[str, dict[str, Row]] = {
         "openrlhf": (Missing("Ray places every model on GPUs", when=NEVER),),
         "trl": (Missing("accelerate uses the GPUs it finds (`use_cpu` forces the CPU)", when=NEVER),)},
     "bf16": {
-        "verl": (Setting("actor_rollout_ref.actor.fsdp_config.dtype", lambda c: "bfloat16" if c.bf16 else "float32"),
+        "verl": (Setting("+actor_rollout_ref.actor.fsdp_config.mixed_precision", lambda c: {
+                     "param_dtype": "bf16" if c.bf16 else "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}),
                  Setting("actor_rollout_ref.rollout.dtype", lambda c: "bfloat16" if c.bf16 else "float32")),
         "openrlhf": (Setting("--ds.param_dtype", lambda c: "bf16" if c.bf16 else Unsupported(
             "OpenRLHF trains in bf16 or fp16 (--ds.param_dtype); an fp32 run has no flag")),),
@@ -182,7 +178,8 @@ MAP: dict[str, dict[str, Row]] = {
         "openrlhf": (Setting("--actor.adam.lr"), Setting("--critic.adam.lr", when=gae)),
         "trl": (Setting("learning_rate"),)},
     "max_grad_norm": {
-        "verl": (Setting("actor_rollout_ref.actor.grad_clip"), Setting("critic.grad_clip", when=gae)),
+        "verl": (Setting("actor_rollout_ref.actor.optim.clip_grad"), Setting("actor_rollout_ref.actor.grad_clip"),
+                 Setting("critic.optim.clip_grad", when=gae), Setting("critic.grad_clip", when=gae)),
         "openrlhf": (Setting("--actor.max_norm"), Setting("--critic.max_norm", when=gae)),
         "trl": (Setting("max_grad_norm"),)},
     "prompt_length": {
@@ -199,8 +196,9 @@ MAP: dict[str, dict[str, Row]] = {
         "openrlhf": (Setting("--rollout.temperature"),),
         "trl": (Setting("temperature"),)},
     "clip_eps": {
-        "verl": (Setting("actor_rollout_ref.actor.clip_ratio", lambda c: c.clip_eps if c.clip_eps is not None
-                         else Unsupported("verl always clips the ratio (clip_eps=None has no setting)")),),
+        "verl": tuple(Setting(f"actor_rollout_ref.actor.{name}", lambda c: c.clip_eps if c.clip_eps is not None
+                              else Unsupported("verl always clips the ratio (clip_eps=None has no setting)"))
+                      for name in ("clip_ratio", "clip_ratio_low", "clip_ratio_high")),
         "openrlhf": (Setting("--actor.eps_clip", lambda c: c.clip_eps if c.clip_eps is not None
                              else Unsupported("OpenRLHF always clips the ratio")),),
         "trl": (Setting("epsilon", lambda c: c.clip_eps if c.clip_eps is not None
@@ -220,7 +218,9 @@ MAP: dict[str, dict[str, Row]] = {
     "ent_coef": {
         "verl": (Setting("actor_rollout_ref.actor.entropy_coeff"),),
         "openrlhf": (Setting("--actor.entropy_coef"),),
-        "trl": (Setting("entropy_coef", scope=("GRPOConfig",)),)},
+        "trl": (Setting("entropy_coef", scope=("GRPOConfig",)),
+                Missing("RLOOTrainer has no entropy bonus", when=lambda c: c.advantage_estimator == "rloo"
+                        and c.ent_coef > 0))},
     "kl_coef": {
         "verl": (Setting("algorithm.kl_ctrl.kl_coef", when=KL_IN_REWARD),
                  Setting("actor_rollout_ref.actor.kl_loss_coef", when=KL_IN_LOSS)),
@@ -236,7 +236,9 @@ MAP: dict[str, dict[str, Row]] = {
     "kl_target": {
         "verl": (Setting("algorithm.kl_ctrl.type", lambda c: "fixed" if c.kl_target is None else "adaptive"),
                  Setting("algorithm.kl_ctrl.target_kl", per_token_target, when=ADAPTIVE),
-                 Missing(PER_TOKEN_TARGET, when=lambda c: ADAPTIVE(c) and c.stop_at_eos)),
+                 Missing(PER_TOKEN_TARGET, when=lambda c: ADAPTIVE(c) and c.stop_at_eos),
+                 Missing("verl adapts β only for the KL in the reward; its KL loss coefficient stays fixed",
+                         when=lambda c: ADAPTIVE(c) and c.kl_in == "loss")),
         "openrlhf": (Setting("--algo.kl.target", per_token_target, when=ADAPTIVE),
                      Missing(PER_TOKEN_TARGET, when=lambda c: ADAPTIVE(c) and c.stop_at_eos)),
         "trl": (Missing("β stays fixed (no adaptive controller)", when=ADAPTIVE),)},
@@ -281,7 +283,9 @@ MAP: dict[str, dict[str, Row]] = {
     "loss_aggregation": {
         "verl": (Setting("actor_rollout_ref.actor.loss_agg_mode", choose(
             {"token_mean": "token-mean", "sequence_mean": "seq-mean-token-mean",
-             "constant": "seq-mean-token-sum-norm"}, "loss_aggregation", "verl")),),
+             "constant": "seq-mean-token-sum-norm"}, "loss_aggregation", "verl")),
+                 Setting("actor_rollout_ref.actor.loss_scale_factor", lambda c: c.response_length,
+                         when=is_("loss_aggregation", "constant"))),
         "openrlhf": (Setting("--actor.loss_agg_mode", choose(
             {"token_mean": "token-mean", "sequence_mean": "seq-mean-token-mean"}, "loss_aggregation", "OpenRLHF")),),
         "trl": (Setting("loss_type", grpo_loss_type, scope=("GRPOConfig",)),
@@ -306,7 +310,10 @@ MAP: dict[str, dict[str, Row]] = {
         "binary_reward", True)),) for engine in ENGINES},
     "eval_every": {
         "verl": (Setting("trainer.test_freq", when=program),),
-        "openrlhf": (Setting("--eval.steps", when=program),),
+        "openrlhf": (Setting("--eval.steps", when=program), Setting("--eval.dataset", lambda c: "data/test.jsonl",
+                                                                    when=program),
+                     Setting("--eval.temperature", lambda c: c.temperature, when=program),
+                     Setting("--eval.n_samples_per_prompt", lambda c: 1, when=program)),
         "trl": (Setting("eval_steps", when=program),)},
     # DPO (notebook 10) trains with `python -m ppo_lab dpo`: TRL's DPOConfig and OpenRLHF's train_dpo.py
     "dpo_beta": {
@@ -335,6 +342,7 @@ class Translation:
     trainer: str                                      # verl's config, OpenRLHF's script, or TRL's config class
     settings: dict[str, object] = field(default_factory=dict)
     unexpressed: list[tuple[str, str]] = field(default_factory=list)   # (our field, why the engine cannot)
+    names: dict[str, list[str]] = field(default_factory=dict)          # our field → the settings it became
 
 
 def trainer_of(config: PPOConfig, engine: str) -> str:
@@ -367,6 +375,7 @@ def translate(config: PPOConfig, engine: str) -> Translation:
                     out.unexpressed.append((name, value.reason))
                 else:
                     out.settings[row.name] = value
+                    out.names.setdefault(name, []).append(row.name)
     return out
 
 

@@ -117,6 +117,17 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def classifier_score(logits: torch.Tensor, id2label: dict) -> torch.Tensor:
+    """A reward model's logits (B, num_labels) as one fp32 score per row: the logit itself with one output; for a
+    two-label sentiment classifier, the log-odds logit[positive] − logit[negative]."""
+    logits = logits.float()
+    if logits.shape[-1] == 1:
+        return logits[:, 0]
+    labels = {v.lower(): k for k, v in id2label.items()}
+    pos = labels.get("positive", labels.get("pos", labels.get("label_1", 1)))
+    return logits[:, pos] - logits[:, 1 - pos]
+
+
 def autocast(config, device) -> torch.autocast:
     """The precision of the model passes: matrix products in bfloat16 under `torch.autocast` when `config.bf16`,
     unchanged fp32 when not (the context is then a no-op). Only forward passes go inside it: weights, gradients and

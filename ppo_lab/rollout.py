@@ -7,7 +7,7 @@ import torch
 from transformers import GenerationConfig
 
 from .losses import entropy, logprobs_from_logits
-from .models import autocast
+from .models import autocast, classifier_score
 from .verifiable import ProgramReward
 
 END_MARK = " ∎ "
@@ -150,12 +150,7 @@ def reward_scores(reward_model, reward_tokenizer, tokenizer, ids, mask, texts) -
         reward_tokenizer.padding_side = "right"
         enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(ids.device)
         logits = reward_model(**enc).logits                            # (B, num_labels)
-    logits = logits.float()                                            # fp32, also after a bf16 autocast pass
-    if logits.shape[-1] == 1:
-        return logits[:, 0]
-    labels = {v.lower(): k for k, v in reward_model.config.id2label.items()}
-    pos = labels.get("positive", labels.get("pos", labels.get("label_1", 1)))
-    return logits[:, pos] - logits[:, 1 - pos]
+    return classifier_score(logits, reward_model.config.id2label)     # (B,) fp32, also after a bf16 pass
 
 
 def positive_threshold(reward_model) -> float:

@@ -5,14 +5,16 @@ import ast
 import dataclasses
 import json
 import os
+import runpy
 import shlex
+import subprocess
 
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
-from ppo_lab import engine_definitions as defs, engine_export, engines, verifiable
+from ppo_lab import engine_definitions as defs, engine_export, engines, rollout, verifiable
 from ppo_lab.config import FAMILY, ConfigError
 from ppo_lab.exercise_bank import EXERCISES
 
@@ -42,8 +44,9 @@ def configs(engine: str):
     return runnable
 
 
-def expand(text: str) -> str:
-    for var, value in SHELL.items():
+def expand(text: str, micro: int) -> str:
+    """The launch's shell variables as one GPU gives them."""
+    for var, value in {**SHELL, "$MICRO": str(micro)}.items():
         text = text.replace(var, value)
     return text
 
@@ -95,11 +98,11 @@ def verl_overrides(config, folder) -> list[str]:
 
 def test_every_verl_name_is_a_key_of_its_config():
     need("verl")
-    config = defs.verl_config([])
-    from omegaconf import OmegaConf
     names = {n for scope in engines.names("verl").values() for n in scope}
-    missing = sorted(n for n in names if OmegaConf.select(config, n, default="<absent>") == "<absent>")
-    assert not missing, f"not keys of verl {engines.VERSIONS['verl']}'s ppo_trainer.yaml: {missing}"
+    unknown = defs.verl_unknown(names)
+    assert not unknown, f"not keys of verl {engines.VERSIONS['verl']}'s ppo_trainer.yaml: {unknown}"
+    assert defs.verl_unknown(["actor_rollout_ref.actor.clip_ration", "+actor_rollout_ref.actor.clip_ratio"]) == [
+        "+actor_rollout_ref.actor.clip_ratio", "actor_rollout_ref.actor.clip_ration"]   # the check can fail
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -136,16 +139,34 @@ def test_verl_composes_each_family_member(member, tmp_path):
 
 
 # ------------------------------------------------------------------ OpenRLHF: its own parser reads our launch
+def script_micro(folder, gpus: int = 1) -> tuple[int, str]:
+    """Run the launch script's lines before the command (GPUS, MINIBATCH, MICRO): (exit code, MICRO)."""
+    text = (folder / "launch.sh").read_text()
+    preamble = text[text.index("\nGPUS=") + 1:text.index("python3 -m")]
+    done = subprocess.run(["bash", "-c", f"set -eu\n{preamble}echo $MICRO"], env={**os.environ, "GPUS": str(gpus)},
+                          capture_output=True, text=True)
+    return done.returncode, done.stdout.strip()
+
+
 def launch_argv(folder) -> list[str]:
     """The arguments the written launch.sh hands to the engine (GPUS=1, the folder at /launch)."""
     text = (folder / "launch.sh").read_text()
     command = text[text.index("python3 -m"):].replace("\\\n", " ")
-    return shlex.split(expand(command.replace('"$@"', "")))[3:]
+    return shlex.split(expand(command.replace('"$@"', ""), int(script_micro(folder)[1])))[3:]
 
 
-def shell_words(words: list[str]) -> list[str]:
-    """Launch words as the shell hands them over."""
-    return shlex.split(expand(" ".join(words)))
+def shell_words(words: list[str], config) -> list[str]:
+    """Launch words as the shell hands them over (one GPU)."""
+    return shlex.split(expand(" ".join(words), engine_export.micro_batch(config)))
+
+
+def test_the_launch_script_sizes_micro_batches_for_its_gpus(tmp_path):
+    config = lab.PPOConfig.preset("tiny")   # minibatches of 16 completions
+    engine_export.export(config, "verl", str(tmp_path), "tiny")
+    for gpus in (1, 2, 8):
+        assert script_micro(tmp_path, gpus) == (0, str(engine_export.micro_batch(config, gpus)))
+    code, _ = script_micro(tmp_path, 3)
+    assert code == 2   # 3 GPUs cannot share 16 completions
 
 
 @pytest.mark.parametrize("script", ["train_ppo_ray.py", "train_dpo.py"])
@@ -290,20 +311,21 @@ def valid_config(changes):
     return lab.PPOConfig.preset("tiny", **changes)
 
 
-def read_back(value):
-    """A value as the engine holds it after parsing (tuples become lists in Hydra; $GPUS and $PWD expanded)."""
-    if value == "$GPUS":
-        return int(SHELL[value])
+def read_back(value, micro: int):
+    """A value as the engine holds it after parsing (tuples become lists in Hydra; shell variables expanded)."""
+    if isinstance(value, str) and value in ("$GPUS", "$MICRO"):
+        return int(expand(value, micro))
     if isinstance(value, str):
-        return expand(value)
+        return expand(value, micro)
     return list(value) if isinstance(value, tuple) else value
 
 
 def assert_reads_back(config, engine, lookup) -> None:
     """Every setting of the launch (ours and the engine's extras) is what the engine read from it."""
     _, settings_ = engine_export.settings_with_extras(config, engine)
+    micro = engine_export.micro_batch(config)
     for name, value in settings_.items():
-        assert read_back(lookup(name)) == read_back(value), name
+        assert read_back(lookup(name.lstrip("+")), micro) == read_back(value, micro), name
 
 
 @settings(max_examples=10, deadline=None)
@@ -312,7 +334,7 @@ def test_every_verl_setting_reads_back_from_the_composed_launch(changes):
     need("verl")
     from omegaconf import OmegaConf
     config = valid_config(changes)
-    composed = defs.verl_config(shell_words(engine_export.launch_words(config, "verl")))
+    composed = defs.verl_config(shell_words(engine_export.launch_words(config, "verl"), config))
     assert_reads_back(config, "verl", lambda key: OmegaConf.select(composed, key))
 
 
@@ -321,5 +343,35 @@ def test_every_verl_setting_reads_back_from_the_composed_launch(changes):
 def test_every_openrlhf_setting_reads_back_from_the_parsed_launch(changes):
     need("openrlhf")
     config = valid_config(changes)
-    parsed = vars(defs.openrlhf_parser().parse_args(shell_words(engine_export.launch_words(config, "openrlhf"))))
+    words = shell_words(engine_export.launch_words(config, "openrlhf"), config)
+    parsed = vars(defs.openrlhf_parser().parse_args(words))
     assert_reads_back(config, "openrlhf", lambda flag: parsed[flag[2:]])
+
+
+@pytest.mark.parametrize("engine", engines.ENGINES)
+def test_the_exported_reward_model_function_scores_as_our_rollout(engine, tmp_path, bundled):
+    """tiny-reward inside the exported reward function gives the score our rollout gives the same texts."""
+    config = lab.PPOConfig.preset("tiny", **({} if engine != "trl" else FAMILY["GRPO"]))
+    engine_export.export(config, engine, str(tmp_path), "tiny")
+    namespace = runpy.run_path(str(tmp_path / engine_export.REWARD_FILE[engine]))
+    prompts, completions = ["This film was", "I rented this movie"], [" a joy from start to end.", " and hated it."]
+    tokenizer = bundled.tokenizer
+    encoded = tokenizer([p + c for p, c in zip(prompts, completions)], return_tensors="pt", padding=True)
+    ours = rollout.reward_scores(bundled.reward_model, bundled.reward_tokenizer, tokenizer, encoded["input_ids"],
+                                 encoded["attention_mask"], [p + c for p, c in zip(prompts, completions)]).tolist()
+    if engine == "verl":
+        theirs = [namespace["compute_score"]("ppo_lab", c, "", {"prompt": p}) for p, c in zip(prompts, completions)]
+    elif engine == "openrlhf":
+        queries = [p + c + namespace["EOS"] for p, c in zip(prompts, completions)]
+        theirs = namespace["reward_func"](queries, prompts, ["", ""])["rewards"].tolist()
+    else:
+        theirs = namespace["reward"](prompts, completions)
+    assert theirs == pytest.approx(ours, abs=1e-4)
+
+
+def test_trl_takes_large_groups(tmp_path):
+    need("trl")
+    config = lab.PPOConfig.preset("arithmetic", group_size=16)
+    engine_export.export(config, "trl", str(tmp_path), "arithmetic")
+    name, keywords = trl_config_of(tmp_path)
+    assert defs.trl_config(name)(**{**keywords, "output_dir": str(tmp_path / "out")}).num_generations == 16
