@@ -32,8 +32,8 @@ class Unsupported:
 
 @dataclass(frozen=True)
 class Setting:
-    """One of the engine's own settings. verl: a dotted Hydra key; OpenRLHF: a `--flag`; TRL: a field of the
-    trainer's config, or a trainer argument when the name ends in `=` (`model=`)."""
+    """One of the engine's own settings. verl: a dotted Hydra key (`+key` adds a node its yaml leaves out);
+    OpenRLHF: a `--flag`; TRL: a field of the trainer's config, or a trainer argument when the name ends in `=`."""
     name: str
     value: Callable[[PPOConfig], object] | None = None   # our config → their value (None: the field's own value)
     when: Callable[[PPOConfig], bool] | None = None      # only for configs where this holds (None: always)
@@ -47,7 +47,7 @@ class Missing:
     when: Callable[[PPOConfig], bool] | None = None
 
 
-Row = tuple  # of Setting, or one Missing
+Row = tuple  # of Settings and Missings: what one field becomes in one engine
 
 
 # ------------------------------------------------------------------ small conversions
