@@ -300,7 +300,10 @@ def openrlhf_words(settings: dict) -> list[str]:
 
 def launch_words(config: PPOConfig, engine: str) -> list[str]:
     """verl's or OpenRLHF's command-line words for this config, as the launch script writes them."""
-    _, settings = settings_with_extras(config, engine)
+    return words_of(engine, settings_with_extras(config, engine)[1])
+
+
+def words_of(engine: str, settings: dict) -> list[str]:
     return verl_words(settings) if engine == "verl" else openrlhf_words(settings)
 
 
@@ -418,7 +421,7 @@ def export(config: PPOConfig, engine: str, out: str, preset: str = "tiny") -> li
     if engine == "trl":
         text = trl_script(title, translation.trainer, settings, config)
     else:
-        text = launch_script(title, COMMANDS[engine], launch_words(config, engine), config.minibatch_size)
+        text = launch_script(title, COMMANDS[engine], words_of(engine, settings), config.minibatch_size)
     write_text(out, LAUNCH[engine], text)
     write_text(out, "README.md", readme(config, engine, translation, preset))
     write_text(out, "ppo_config.json", json.dumps(config.to_dict(), indent=2) + "\n")
