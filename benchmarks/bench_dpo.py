@@ -23,11 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
 from bench_iteration import build, parse as parse_shape, report, timed
 
-from ppo_lab import data, dpo, losses
 from ppo_lab.config import PPOConfig
-from ppo_lab.optim import adam
-from ppo_lab.preference_pairs import Pairs, encode_pairs
-from ppo_lab.rollout import position_ids
+from ppo_lab.maths import losses
+from ppo_lab.rl import dpo
+from ppo_lab.rl.optim import adam
+from ppo_lab.rl.preference_pairs import Pairs, encode_pairs
+from ppo_lab.rl.rollout import position_ids
+from ppo_lab.world import data
 
 
 def parse(argv=None):

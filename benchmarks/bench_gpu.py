@@ -37,9 +37,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch
 
 from ppo_lab.config import PPOConfig
-from ppo_lab.models import load_models, models_from_config
-from ppo_lab.optim import adam
-from ppo_lab.trainer import ENGINE_FUNCTIONS, draw_prompts, iteration, ready_to_start, seed_everything
+from ppo_lab.rl.loop import draw_prompts, ready_to_start, seed_everything
+from ppo_lab.rl.optim import adam
+from ppo_lab.rl.ppo import iteration
+from ppo_lab.rl.update import PPO_FUNCTIONS
+from ppo_lab.world.models import load_models, models_from_config
 
 MODELS = ("tiny", "gpt2-shape")
 PRECISIONS = ("fp32", "bf16")
@@ -100,7 +102,7 @@ def measure(model: str, precision: str, args) -> dict:
         sync(args.device)
         t0 = time.perf_counter()
         batch, stats = iteration(models, optimizer, draw_prompts(pool, config, generator), config, config.kl_coef,
-                                 generator, ENGINE_FUNCTIONS)
+                                 generator, PPO_FUNCTIONS)
         sync(args.device)
         if i >= args.warmup:
             rows.append(iteration_figures(time.perf_counter() - t0, stats, batch.ids.shape[1], config))

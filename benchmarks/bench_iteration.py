@@ -28,13 +28,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch
 
-from ppo_lab import data
 from ppo_lab.build.assets import train_tokenizer
 from ppo_lab.config import PPOConfig
-from ppo_lab.models import Models, PolicyWithValueHead, fuse_gelu
-from ppo_lab.optim import adam
-from ppo_lab.rollout import encode_prompts, generate, position_ids, response_logits
-from ppo_lab.trainer import ENGINE_FUNCTIONS, iteration, seed_everything
+from ppo_lab.rl.loop import seed_everything
+from ppo_lab.rl.optim import adam
+from ppo_lab.rl.ppo import iteration
+from ppo_lab.rl.rollout import encode_prompts, generate, position_ids, response_logits
+from ppo_lab.rl.update import PPO_FUNCTIONS
+from ppo_lab.world import data
+from ppo_lab.world.models import Models, PolicyWithValueHead, fuse_gelu
 
 
 def parse(argv=None):
@@ -92,7 +94,7 @@ def ppo_lab_iteration(args, tokenizer, prompts, lm, reward, device, **changes):
                     tokenizer, tokenizer)
     optimizer = adam(policy.parameters(), config.learning_rate, eps=1e-5)              # as `trainer.train` does
     generator = seed_everything(0)
-    return lambda: iteration(models, optimizer, prompts, config, config.kl_coef, generator, ENGINE_FUNCTIONS)
+    return lambda: iteration(models, optimizer, prompts, config, config.kl_coef, generator, PPO_FUNCTIONS)
 
 
 def floor_iteration(args, tokenizer, prompts, lm, reward, device):

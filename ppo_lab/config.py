@@ -147,6 +147,11 @@ class PPOConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @property
+    def has_critic(self) -> bool:
+        """Whether the run trains a value head (PPO's GAE) or is critic-free (the family of notebook 09)."""
+        return self.advantage_estimator == "gae"
+
     def __setattr__(self, name: str, value) -> None:
         """Every assignment is validated, in `__init__` and after it (`cfg.batch_size = 7` is refused)."""
         value = _check(field_info(name), value)

@@ -23,7 +23,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))   # under xdist, the shar
 @pytest.fixture(scope="session")
 def bundled():
     from ppo_lab.config import PPOConfig
-    from ppo_lab.models import load_models
+    from ppo_lab.world.models import load_models
     return load_models(PPOConfig())
 
 
@@ -46,7 +46,7 @@ def no_network(monkeypatch):
 @pytest.fixture
 def assets_copy(tmp_path, monkeypatch):
     """A private copy of assets/ that a test may break."""
-    from ppo_lab import bundled
+    from ppo_lab.world import assets as bundled
 
     copy_dir = tmp_path / "assets"
     shutil.copytree(bundled.ASSETS_DIR, copy_dir)
@@ -57,7 +57,7 @@ def assets_copy(tmp_path, monkeypatch):
 @pytest.fixture
 def ctrl_c_at(monkeypatch):
     """`ctrl_c_at(n)`: the n-th PPO iteration from now raises KeyboardInterrupt; returns the list of calls."""
-    from ppo_lab import trainer
+    from ppo_lab.rl import ppo as trainer
 
     def arm(n: int) -> list:
         real, calls = trainer.iteration, []

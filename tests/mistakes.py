@@ -286,7 +286,8 @@ MISTAKES = [  # (engine function, mistake, text the targeted hint must show)
 # ---------------------------------------------------------------- the capstone: one whole iteration, one slip each
 def _iteration(models, optimizer, prompts, config, kl_coef, generator, *, kl_sign=1.0, beta=None, whiten=True,
                adv_sign=1.0, epochs=None, loss_sign=1.0, clip_grad=True):
-    from ppo_lab import advantages, kl_penalty, losses, rollout
+    from ppo_lab.maths import advantages, kl_penalty, losses
+    from ppo_lab.rl import rollout
 
     batch = rollout.rollout(models, prompts, config)
     kl = losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)

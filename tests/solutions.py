@@ -1,6 +1,6 @@
 """Engine functions written the way a learner writes them from the docstring formulas (tests only).
 
-Independent of `ppo_lab.losses` / `ppo_lab.advantages`: plain `(x·mask).sum() / mask.sum()` means,
+Independent of `ppo_lab.maths.losses` / `ppo_lab.maths.advantages`: plain `(x·mask).sum() / mask.sum()` means,
 a Python loop for GAE, a loop over the groups for GRPO and RLOO. `check_impl` must accept every one, and
 training with any engine function of them in place of the package's must give the same run.
 """
@@ -116,7 +116,7 @@ def pass_at_k(n, c, k):
 
 SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
              "kl_per_token": kl_per_token, "ppo_loss": ppo_loss, "gae": gae,
-             # check_impl knows these; training does not call them yet (not in trainer.ENGINE_FUNCTIONS)
+             # check_impl knows these; training does not call them yet (not in trainer.PPO_FUNCTIONS)
              "group_advantages": group_advantages, "rloo_advantages": rloo_advantages,
              "dpo_loss": dpo_loss, "sequence_logps": sequence_logps, "pass_at_k": pass_at_k}
 
@@ -124,7 +124,8 @@ SOLUTIONS = {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": en
 # ---------------------------------------------------------------- the capstone (notebook 07): one whole iteration
 def capstone_iteration(models, optimizer, prompts, config, kl_coef, generator):
     """One PPO iteration as a learner writes it from the lecture's steps and the package's pure functions."""
-    from ppo_lab import advantages, kl_penalty, losses, rollout
+    from ppo_lab.maths import advantages, kl_penalty, losses
+    from ppo_lab.rl import rollout
 
     batch = rollout.rollout(models, prompts, config)                                       # Phase I
     kl = losses.kl_per_token(batch.logprobs, batch.ref_logprobs, config.kl_estimator)
@@ -143,8 +144,8 @@ def capstone_iteration(models, optimizer, prompts, config, kl_coef, generator):
 
 def capstone_loss(models, batch, idx, adv, returns, config):
     """One minibatch's PPO loss: forward, the three terms, the weighted sum (no step)."""
-    from ppo_lab import losses
-    from ppo_lab.rollout import response_logits
+    from ppo_lab.maths import losses
+    from ppo_lab.rl.rollout import response_logits
 
     logits, values = response_logits(models.policy, batch.ids[idx], batch.attention_mask[idx],
                                      config.response_length, config.temperature)

@@ -1,4 +1,4 @@
-"""Tests for ppo_lab.advantages: GAE by hand and against a slow reference, whiten, padding."""
+"""Tests for ppo_lab.maths.advantages: GAE by hand and against a slow reference, whiten, padding."""
 from __future__ import annotations
 
 import itertools
@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab.advantages import gae, whiten
+from ppo_lab.maths.advantages import gae, whiten
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=50, deadline=None)

@@ -8,12 +8,13 @@ import os
 import pytest
 import torch
 
-from ppo_lab import bundled, metrics, verifiable
 from ppo_lab.build.arithmetic import NAME, RESPONSE_LENGTH, TEMPERATURE
 from ppo_lab.config import ConfigError, PPOConfig
-from ppo_lab.loading import load_tokenizer
-from ppo_lab.models import load_models
-from ppo_lab.trainer import train
+from ppo_lab.rl import metrics
+from ppo_lab.rl.ppo import train
+from ppo_lab.world import assets as bundled, verifiable
+from ppo_lab.world.assets import load_tokenizer
+from ppo_lab.world.models import load_models
 
 FIGURES = bundled.build_figures()["arithmetic"]
 
@@ -95,7 +96,7 @@ def test_a_program_reward_needs_completions_that_stop():
 
 
 def test_cli_trains_the_arithmetic_preset(tmp_path, capsys):
-    from ppo_lab.cli import main
+    from ppo_lab.cli.main import main
 
     out = tmp_path / "arith"
     assert main(["train", "--preset", "arithmetic", "--set", "iterations=2", "--set", "batch_size=32", "--no-cache",
@@ -107,7 +108,7 @@ def test_cli_trains_the_arithmetic_preset(tmp_path, capsys):
 
 # ------------------------------------------------------------------ DAPO's dynamic sampling
 def fake_rollout(scores: list[float]):
-    from ppo_lab.rollout import Rollout
+    from ppo_lab.rl.rollout import Rollout
 
     B = len(scores)
     rows = torch.arange(B, dtype=torch.float32)[:, None].expand(B, 3)                  # row i holds i everywhere
@@ -117,7 +118,7 @@ def fake_rollout(scores: list[float]):
 
 
 def test_dynamic_sampling_keeps_the_groups_with_signal_first_in_sampling_order():
-    from ppo_lab.trainer import informative_groups
+    from ppo_lab.rl.ppo import informative_groups
 
     # G = 2, four groups sampled, two kept: (1,1) no signal, (0,1) signal, (0,0) no signal, (1,0) signal
     config = PPOConfig.preset("arithmetic", batch_size=4, minibatch_size=2, group_size=2, dynamic_sampling=2)
@@ -145,8 +146,8 @@ def test_a_dynamic_sampling_run_trains_on_fewer_no_signal_groups(arith_models):
 
 # ------------------------------------------------------------------ the figures' numbers
 def test_evaluations_read_back_with_updates_and_seconds_of_training():
-    from ppo_lab.trainer import Run
-    from ppo_lab.verifiable_figures import evaluated
+    from ppo_lab.course.plots.verifiable import eval_points
+    from ppo_lab.rl.loop import Run
 
     history = [{"iteration": i, "time/iteration": 0.5} for i in range(5)]
     for i, acc in ((0, 0.4), (2, 0.6), (4, 0.7)):
@@ -154,12 +155,12 @@ def test_evaluations_read_back_with_updates_and_seconds_of_training():
     run = Run(PPOConfig.preset("arithmetic", iterations=5), models=None, history=history)
     assert run.evaluations("env/accuracy") == ([0, 2, 4], [0.4, 0.6, 0.7])
     # measured after each iteration's update: 1, 3 and 5 updates done, after 0.5, 1.5 and 2.5 s of training
-    assert evaluated(run) == ([1, 3, 5], [0.5, 1.5, 2.5], [0.4, 0.6, 0.7])
-    assert evaluated(run, start=0.3) == ([0, 1, 3, 5], [0.0, 0.5, 1.5, 2.5], [0.3, 0.4, 0.6, 0.7])
+    assert eval_points(run) == ([1, 3, 5], [0.5, 1.5, 2.5], [0.4, 0.6, 0.7])
+    assert eval_points(run, start=0.3) == ([0, 1, 3, 5], [0.0, 0.5, 1.5, 2.5], [0.3, 0.4, 0.6, 0.7])
 
 
 def test_the_run_cache_gives_back_an_arithmetic_run(tmp_path, monkeypatch, arith_models):
-    from ppo_lab import experiments
+    from ppo_lab.rl import experiments
 
     monkeypatch.setenv("PPO_LAB_CACHE", str(tmp_path))
     first = experiments.over_seeds(short(), (0,), arith_models, progress=False)[0]

@@ -6,9 +6,9 @@ import re
 import pytest
 import torch
 
-from ppo_lab import bundled, data, models
 from ppo_lab.build.evaluate import held_out_accuracy
-from ppo_lab.rollout import positive_threshold, reward_scores, sample
+from ppo_lab.rl.rollout import positive_threshold, reward_scores, sample
+from ppo_lab.world import assets as bundled, data, models
 
 MANIFEST = json.load(open(os.path.join(bundled.ASSETS_DIR, "MANIFEST.json")))
 
@@ -64,7 +64,7 @@ def test_starting_policy_is_mixed_by_the_reward_model(bundled):
     torch.manual_seed(1)
     prompts = data.make_prompts(256, seed=1)
     texts, _ = sample(bundled.policy.lm, bundled.tokenizer, prompts, 24, 0.8)
-    from ppo_lab.rollout import encode_prompts
+    from ppo_lab.rl.rollout import encode_prompts
     ids, mask = encode_prompts(bundled.tokenizer, [p + c for p, c in zip(prompts, texts)])
     with torch.inference_mode():
         scores = reward_scores(bundled.reward_model, bundled.reward_tokenizer, bundled.tokenizer, ids, mask, None)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ppo_lab import trainer
 from ppo_lab.config import ConfigError, PPOConfig
+from ppo_lab.rl import loop, ppo as trainer
+from ppo_lab.rl.checks import NonFiniteError
 
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8,
                         sample_every=1, num_samples=2)
@@ -118,14 +119,14 @@ def test_a_nan_starting_weight_is_named_before_training(bundled):
     broken = copy.deepcopy(bundled)
     with torch.no_grad():
         broken.policy.lm.transformer.h[0].mlp.c_fc.weight[0, 0] = float("nan")
-    with pytest.raises(trainer.NonFiniteError, match=r"starting policy has non-finite weights.*h\.0\.mlp\.c_fc"):
+    with pytest.raises(NonFiniteError, match=r"starting policy has non-finite weights.*h\.0\.mlp\.c_fc"):
         trainer.train(TINY, broken, progress=False)
 
 
 def test_a_weight_turned_nan_mid_run_stops_the_run_and_keeps_it(bundled, monkeypatch):
     """Sampling from NaN weights used to end in torch.multinomial's RuntimeError and lose the run."""
     models = copy.deepcopy(bundled)
-    record = trainer.record_samples
+    record = loop.record_samples
 
     def poison_after_first(run, batch, it, threshold):
         record(run, batch, it, threshold)
@@ -133,7 +134,7 @@ def test_a_weight_turned_nan_mid_run_stops_the_run_and_keeps_it(bundled, monkeyp
             with torch.no_grad():
                 models.policy.lm.transformer.h[1].attn.c_attn.weight.fill_(float("nan"))
 
-    monkeypatch.setattr(trainer, "record_samples", poison_after_first)
+    monkeypatch.setattr(loop, "record_samples", poison_after_first)
     run = trainer.train(TINY.replace(iterations=3), models, progress=False)
     assert len(run.history) == 1 and "stopped at iteration 1" in run.status
     assert "h.1.attn.c_attn.weight" in run.status and "after iteration 0" in run.status
@@ -160,7 +161,7 @@ def test_the_inner_progress_moves_after_phase_one_and_every_minibatch(bundled, m
 
 
 def test_a_cli_run_stopped_on_nan_writes_its_report_and_exits_1(tmp_path, capsys):
-    from ppo_lab import cli
+    from ppo_lab.cli import main as cli
 
     small = ["--preset", "ci", "--set", "iterations=3", "--set", "batch_size=4", "--set", "minibatch_size=2",
              "--set", "ppo_epochs=1", "--set", "response_length=8", "--set", "temperature=1e-30", "--no-cache"]

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
-from ppo_lab import losses, trainer
 from ppo_lab.config import PPOConfig
-from ppo_lab.models import load_models
-from ppo_lab.rollout import response_logprobs, rollout
+from ppo_lab.maths import losses
+from ppo_lab.rl import ppo as trainer
+from ppo_lab.rl.rollout import response_logprobs, rollout
+from ppo_lab.world.models import load_models
 
 # 2 iterations of the ci preset, with an entropy bonus so the entropy term is computed in Phase II too
 CONFIG = PPOConfig.preset("ci", iterations=2, ent_coef=0.01)

@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from ppo_lab import cache, experiments
 from ppo_lab.config import PPOConfig
+from ppo_lab.rl import cache, experiments
 
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8,
                         sample_every=1, num_samples=2)
@@ -101,7 +101,7 @@ def test_a_changed_asset_checksum_reruns(cache_root, bundled, capsys, monkeypatc
 
 
 def test_off_overrides_and_unfinished_runs_are_never_cached(cache_root, bundled, monkeypatch, capsys):
-    from ppo_lab import losses
+    from ppo_lab.maths import losses
 
     experiments.over_seeds(TINY, (0,), bundled, progress=False, use_cache=False)
     experiments.over_seeds(TINY, (0,), bundled, progress=False, overrides={"policy_loss": losses.policy_loss})

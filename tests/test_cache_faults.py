@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ppo_lab import cache, experiments
 from ppo_lab.config import PPOConfig
-from ppo_lab.trainer import Run
+from ppo_lab.rl import cache, experiments
+from ppo_lab.rl.loop import Run
 
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8,
                         sample_every=1, num_samples=2)
@@ -81,7 +81,7 @@ def test_an_entry_we_may_not_read_is_reported_as_such_and_left_in_place(denied, 
     if denied == "manifest":                                               # someone else's entry, mode 0700
         monkeypatch.setattr(cache, "open", denied_under(entry, open), raising=False)
     else:
-        monkeypatch.setattr(cache.bundled, "sha256", denied_under(entry, cache.bundled.sha256))
+        monkeypatch.setattr(cache.assets, "sha256", denied_under(entry, cache.assets.sha256))
     capsys.readouterr()
     run, = experiments.over_seeds(TINY, (0,), bundled, progress=False)
     out = capsys.readouterr().out

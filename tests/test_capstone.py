@@ -14,8 +14,10 @@ import torch
 from mistakes import CAPSTONE_MISTAKES
 from solutions import capstone_iteration
 
-from ppo_lab import capstone, exercises, trainer
 from ppo_lab.config import PPOConfig
+from ppo_lab.course import capstone
+from ppo_lab.course.exercises import answers as exercises
+from ppo_lab.rl import ppo as trainer
 
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=2, response_length=4)
 
@@ -80,7 +82,7 @@ def test_a_broken_iteration_is_reported_not_raised(capsys):
         return 1 / 0
 
     def half_done(models, optimizer, prompts, config, kl_coef, generator):
-        from ppo_lab.rollout import rollout
+        from ppo_lab.rl.rollout import rollout
         return rollout(models, prompts, config)                     # the batch alone, not the five results
 
     assert not capstone.check_iteration(crashes, TINY)
@@ -114,5 +116,5 @@ def test_the_notebook_capstone_cells_run_untouched(capsys):
 
     namespace = {"lab": lab, "torch": torch}
     exec(stub[0], namespace)
-    assert not lab.capstone.check_iteration(namespace["my_iteration"], TINY)
+    assert not lab.course.capstone.check_iteration(namespace["my_iteration"], TINY)
     assert "not answered yet" in capsys.readouterr().out

@@ -11,8 +11,10 @@ import torch
 from mistakes import MISTAKES
 from solutions import SOLUTIONS
 
-from ppo_lab import exercises, impl_checks, trainer
 from ppo_lab.config import PPOConfig
+from ppo_lab.course import exercises
+from ppo_lab.course.exercises.impl import checker as impl_checks
+from ppo_lab.rl import ppo as trainer
 
 NAMES = sorted(impl_checks.REFERENCES)  # the engine functions and the critic-free family's advantages
 
@@ -107,7 +109,7 @@ def metrics(run) -> dict:
 
 def test_training_with_a_learners_solutions_gives_the_reference_run(models):
     reference = trainer.train(SMALL, copy.deepcopy(models), progress=False)
-    engine = {name: SOLUTIONS[name] for name in trainer.ENGINE_FUNCTIONS}
+    engine = {name: SOLUTIONS[name] for name in trainer.PPO_FUNCTIONS}
     mine = trainer.train(SMALL, models, overrides=engine, progress=False)  # all six swapped in at once
     assert mine.status == reference.status == "finished"
     want, got = metrics(reference), metrics(mine)
@@ -128,7 +130,7 @@ def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatc
     monkeypatch.setattr(exercises, "train", lambda config, overrides=None, progress=True: next(runs))
     monkeypatch.setattr(exercises, "curves", lambda *args, **kwargs: None)
     config = PPOConfig.preset("ci")
-    exercises.train_yours(config, {"gae": trainer.ENGINE_FUNCTIONS["gae"]})
+    exercises.train_yours(config, {"gae": trainer.PPO_FUNCTIONS["gae"]})
     out = capsys.readouterr().out
     assert ("identical to the reference run" in out) is same and ("differs" in out) is not same
     assert ("padding" in out and f"response_length={config.response_length}" in out and "check_impl" in out) is same

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ppo_lab import checkpoint, trainer
-from ppo_lab.bundled import sha256
 from ppo_lab.config import ConfigError, PPOConfig
+from ppo_lab.rl import checkpoint, ppo as trainer
+from ppo_lab.world.assets import sha256
 
 TINY = PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8,
                         sample_every=1, num_samples=2)

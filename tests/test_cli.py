@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from ppo_lab import cli
+from ppo_lab.cli import main as cli
 from ppo_lab.config import PPOConfig
 
 SMALL = ["--preset", "ci", "--set", "iterations=2", "--set", "batch_size=4", "--set", "minibatch_size=2",
@@ -155,7 +155,8 @@ def test_warm_cache_refuses_unknown_notebooks(capsys):
 @pytest.fixture
 def no_training(monkeypatch):
     """Any attempt to load models or train fails the test: proves a check happens before the first run."""
-    from ppo_lab import cache, experiments, models
+    from ppo_lab.rl import cache, experiments
+    from ppo_lab.world import models
 
     def refuse(*args, **kwargs):
         raise AssertionError("models were loaded or a run was trained before the bad setting was refused")
@@ -232,7 +233,7 @@ def test_an_interrupted_train_writes_its_partial_report_and_exits_130(tmp_path, 
 
 
 def test_train_with_a_checkpoint_dir_resumes_with_more_iterations(tmp_path, capsys, monkeypatch):
-    from ppo_lab import cache
+    from ppo_lab.rl import cache
 
     real, use_cache = cache.cached_train, []
 

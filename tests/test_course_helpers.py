@@ -5,9 +5,12 @@ import torch
 
 matplotlib.use("Agg")
 
-from ppo_lab import diversity, figure_style, objective, plots, trainer
 from ppo_lab.config import ConfigError, PPOConfig
-from ppo_lab.rollout import rollout
+from ppo_lab.course import plots
+from ppo_lab.course.plots import style as figure_style
+from ppo_lab.maths import diversity
+from ppo_lab.rl import loop, ppo as trainer, update
+from ppo_lab.rl.rollout import rollout
 
 
 def test_distinct_n_by_hand():
@@ -25,12 +28,12 @@ def test_objective_terms_match_the_engine_loss(models):
     config = PPOConfig.preset("ci", batch_size=8, minibatch_size=8, ent_coef=0.05, vf_coef=0.5)
     torch.manual_seed(0)
     batch = rollout(models, ["this movie"] * 8, config)
-    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
-    terms = objective.objective_terms(models, batch, adv, ret, config)
+    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.PPO_FUNCTIONS)
+    terms = update.objective_terms(models, batch, adv, ret, config)
     total = sum(t["weighted"] for t in terms.values())
     # the first minibatch reproduces the engine's own step (ratio 1): same loss
     stats = trainer.ppo_step(models, torch.optim.SGD(models.policy.parameters(), lr=0.0), batch,
-                             torch.arange(8), adv, ret, config, trainer.ENGINE_FUNCTIONS)
+                             torch.arange(8), adv, ret, config, trainer.PPO_FUNCTIONS)
     assert total == pytest.approx(stats["loss/total"], rel=1e-4, abs=1e-6)
     assert terms["value  c1·L_VF"]["weighted"] == pytest.approx(0.5 * terms["value  c1·L_VF"]["value"])
     assert terms["entropy  −c2·S"]["weighted"] == pytest.approx(-0.05 * terms["entropy  −c2·S"]["value"])
@@ -43,7 +46,7 @@ def engine_batch(models, config):
     """A rollout of 8 prompts with the engine's own advantages and returns."""
     torch.manual_seed(0)
     batch = rollout(models, ["this movie"] * 8, config)
-    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
+    _, adv, ret, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.PPO_FUNCTIONS)
     return batch, adv, ret
 
 
@@ -52,11 +55,11 @@ def test_objective_terms_follow_a_learners_overrides(models):
     batch, adv, ret = engine_batch(models, config)
 
     def doubled_policy_loss(*args):
-        loss, stats = trainer.ENGINE_FUNCTIONS["policy_loss"](*args)
+        loss, stats = trainer.PPO_FUNCTIONS["policy_loss"](*args)
         return 2 * loss, stats
 
-    plain = objective.objective_terms(models, batch, adv, ret, config)
-    mine = objective.objective_terms(models, batch, adv, ret, config, overrides={"policy_loss": doubled_policy_loss})
+    plain = update.objective_terms(models, batch, adv, ret, config)
+    mine = update.objective_terms(models, batch, adv, ret, config, overrides={"policy_loss": doubled_policy_loss})
     policy = "policy  −L_clip"
     assert mine[policy]["value"] == 2 * plain[policy]["value"]
     assert mine[policy]["weighted"] == 2 * plain[policy]["weighted"]
@@ -65,7 +68,7 @@ def test_objective_terms_follow_a_learners_overrides(models):
     for other in ("value  c1·L_VF", "entropy  −c2·S"):
         assert mine[other] == plain[other], other
     with pytest.raises(ConfigError, match="policy_los"):
-        objective.objective_terms(models, batch, adv, ret, config, overrides={"policy_los": doubled_policy_loss})
+        update.objective_terms(models, batch, adv, ret, config, overrides={"policy_los": doubled_policy_loss})
 
 
 @pytest.mark.parametrize("ent_coef", [0.0, 0.05])
@@ -73,8 +76,8 @@ def test_loss_terms_give_the_numbers_of_ppo_step(models, ent_coef):
     config = PPOConfig.preset("ci", batch_size=8, minibatch_size=8, ent_coef=ent_coef, vf_coef=0.5)
     batch, adv, ret = engine_batch(models, config)
     idx = torch.arange(8)
-    fns = trainer.ENGINE_FUNCTIONS
-    pg, vf, s, stats = trainer.loss_terms(models, batch, idx, adv, ret, config, fns, with_entropy=ent_coef > 0)
+    fns = trainer.PPO_FUNCTIONS
+    pg, vf, s, stats = update.loss_terms(models, batch, idx, adv, ret, config, fns, with_entropy=ent_coef > 0)
     total = fns["ppo_loss"](pg, vf, s, config.vf_coef, config.ent_coef)
     step = trainer.ppo_step(models, torch.optim.SGD(models.policy.parameters(), lr=0.0), batch, idx, adv, ret,
                             config, fns)
@@ -86,9 +89,9 @@ def test_loss_terms_give_the_numbers_of_ppo_step(models, ent_coef):
 
 def test_grad_norm_by_hand():
     w = torch.tensor([3.0, 4.0], requires_grad=True)
-    assert objective.grad_norm((w ** 2).sum() / 2, [w]) == pytest.approx(5.0)
+    assert update.grad_norm((w ** 2).sum() / 2, [w]) == pytest.approx(5.0)
     unused = torch.zeros(2, requires_grad=True)
-    assert objective.grad_norm((w * 0).sum() + 0 * w.sum(), [unused]) == 0.0
+    assert update.grad_norm((w * 0).sum() + 0 * w.sum(), [unused]) == 0.0
 
 
 def test_heatmap_reward_vs_kl_proxy_vs_gold(models):
@@ -101,7 +104,7 @@ def test_heatmap_reward_vs_kl_proxy_vs_gold(models):
 
 
 def test_temperature_explorer_renders(bundled):
-    from ppo_lab import widgets
+    from ppo_lab.course import widgets
     box = widgets.temperature_explorer(bundled, "this movie was")
     slider = box.children[0].children[0]
     assert slider.min > 0 and slider.max >= 2
@@ -111,7 +114,7 @@ def test_temperature_explorer_renders(bundled):
 def fake_run(values, seed=0):
     """A Run whose history gives every plotted metric `values` in turn (no training)."""
     metrics = list(plots.METRICS)
-    return trainer.Run(PPOConfig.preset("ci", seed=seed), None, [{**{m: float(v) for m in metrics}, "iteration": i}
+    return loop.Run(PPOConfig.preset("ci", seed=seed), None, [{**{m: float(v) for m in metrics}, "iteration": i}
                                                                   for i, v in enumerate(values)])
 
 

@@ -9,8 +9,8 @@ import pytest
 from matplotlib.collections import PolyCollection
 
 import ppo_lab as lab
-from ppo_lab import experiments
-from ppo_lab.dashboard import HEALTHY
+from ppo_lab.course.dashboard import HEALTHY
+from ppo_lab.rl import experiments
 
 TINY = lab.PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8)
 
@@ -94,7 +94,7 @@ def test_dashboard_of_runs_of_unequal_length_and_an_empty_one_is_ragged():
 
 def test_labels_are_readable_at_notebook_width_and_names_have_one_home():
     """Shown ~900 px wide (the figure's own size at 100 dpi), no text is under 9 pt; titles come from plots.METRICS."""
-    from ppo_lab.plots import METRICS
+    from ppo_lab.course.plots import METRICS
 
     fig = lab.dashboard({"a": [fake_run([0, 1, 2]), fake_run([1, 2, 3], seed=1)]})
     assert fig.get_figwidth() * 100 <= 900
@@ -117,7 +117,7 @@ def test_the_legend_sits_in_the_empty_ninth_cell_not_on_a_panel():
 
 
 def test_outside_bands_names_each_metric_iteration_and_seed_mean():
-    from ppo_lab.dashboard import BANDS, outside_bands
+    from ppo_lab.course.dashboard import BANDS, outside_bands
 
     inside = {m: (band[0] + band[1]) / 2 for m, band in BANDS.items() if band}
     healthy = [lab.Run(TINY.replace(seed=s), None, [dict(inside) for _ in range(3)]) for s in (0, 1)]

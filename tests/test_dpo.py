@@ -6,9 +6,11 @@ import copy
 import pytest
 import torch
 
-from ppo_lab import cache, data, dpo, losses, preference_pairs
 from ppo_lab.config import ConfigError, PPOConfig
-from ppo_lab.rollout import Rollout
+from ppo_lab.maths import losses, preference
+from ppo_lab.rl import cache, dpo, preference_pairs
+from ppo_lab.rl.rollout import Rollout
+from ppo_lab.world import data
 
 SMALL = dict(iterations=2, batch_size=8, minibatch_size=4, response_length=6, ppo_epochs=1)
 ROWS = [("this movie", " was a delight from start to end", " was a waste of two hours"),
@@ -79,7 +81,7 @@ def test_a_minibatch_drops_padding_columns_no_pair_uses_and_keeps_its_log_probs(
 def test_sequence_logps_sum_the_valid_tokens_by_hand():
     token_logps = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -9.0]])
     mask = torch.tensor([[True, True, True], [True, True, False]])
-    assert losses.sequence_logps(token_logps, mask).tolist() == [-6.0, -1.0]
+    assert preference.sequence_logps(token_logps, mask).tolist() == [-6.0, -1.0]
 
 
 def fake_rollout(scores):
@@ -166,7 +168,7 @@ def test_a_nan_stops_the_run_and_keeps_the_last_good_weights(models):
 
     def exploding(*args):
         calls.append(1)
-        loss, stats = losses.dpo_loss(*args)
+        loss, stats = preference.dpo_loss(*args)
         return (loss * float("nan") if len(calls) > 1 else loss), stats   # iteration 1's step (one a iteration)
 
     run = dpo.train_dpo(small(iterations=3, ppo_epochs=1, minibatch_size=8), "human", models, progress=False,
@@ -220,7 +222,7 @@ def test_batched_logps_equal_one_pass_and_implicit_rewards_share_the_reference(m
 
 
 def test_the_reward_model_ranks_held_out_human_pairs_as_the_build_measured(bundled):
-    from ppo_lab import bundled as assets
+    from ppo_lab.world import assets
 
     held_out = dpo.human_pairs(bundled.tokenizer, small(response_length=24), "held_out")
     accuracy = dpo.reward_model_accuracy(bundled, held_out)

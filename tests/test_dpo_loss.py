@@ -1,11 +1,11 @@
-"""`losses.dpo_loss`: hand-worked values, a slow reference loop, huge margins, its gradient and TRL's stats."""
+"""`preference.dpo_loss`: hand-worked values, a slow reference loop, huge margins, its gradient and TRL's stats."""
 import math
 
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab.losses import dpo_loss
+from ppo_lab.maths.preference import dpo_loss
 
 
 def reference(pc, pr, rc, rr, beta):
@@ -69,7 +69,7 @@ def test_beta_must_be_positive(beta):
 # ---------------------------------------------------------------- the optimum DPO is derived from (notebook 10, step 1)
 def test_the_kl_regularised_optimum_by_hand():
     # π_ref = (½, ½), r = (0, log 3), β = 1: π* ∝ (½·1, ½·3) = (¼, ¾)
-    from ppo_lab.losses import kl_regularised_optimum
+    from ppo_lab.maths.preference import kl_regularised_optimum
 
     got = kl_regularised_optimum(torch.tensor([0.5, 0.5], dtype=torch.float64),
                                  torch.tensor([0.0, math.log(3)], dtype=torch.float64), 1.0)
@@ -81,7 +81,7 @@ def test_the_kl_regularised_optimum_by_hand():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-3, 3), min_size=2, max_size=6), st.floats(0.05, 5.0), st.integers(0, 10_000))
 def test_the_optimum_beats_every_other_policy_and_its_implicit_reward_is_r_up_to_a_constant(rewards, beta, seed):
-    from ppo_lab.losses import kl_regularised_optimum
+    from ppo_lab.maths.preference import kl_regularised_optimum
 
     g = torch.Generator().manual_seed(seed)
     ref = torch.rand(len(rewards), generator=g, dtype=torch.float64) + 0.05

@@ -4,11 +4,11 @@ import copy
 import pytest
 import torch
 
-from ppo_lab import experiments, trainer
 from ppo_lab.config import PPOConfig
-from ppo_lab.kl_penalty import adaptive_kl_coef, per_token_rewards
-from ppo_lab.losses import logprobs_from_logits
-from ppo_lab.rollout import encode_prompts, response_logits, reward_scores, rollout
+from ppo_lab.maths.kl_penalty import adaptive_kl_coef, per_token_rewards
+from ppo_lab.maths.losses import logprobs_from_logits
+from ppo_lab.rl import experiments, ppo as trainer
+from ppo_lab.rl.rollout import encode_prompts, response_logits, reward_scores, rollout
 
 CI = PPOConfig.preset("ci")
 
@@ -92,10 +92,10 @@ def test_two_label_classifier_gives_log_odds(models):
 
 # ---------------------------------------------------------------- Phase II and the trainer
 def test_first_minibatch_has_ratio_one_and_engine_functions_are_used(models):
-    calls = {name: 0 for name in trainer.ENGINE_FUNCTIONS}
+    calls = {name: 0 for name in trainer.PPO_FUNCTIONS}
 
     def counting(name):
-        fn = trainer.ENGINE_FUNCTIONS[name]
+        fn = trainer.PPO_FUNCTIONS[name]
         def wrapped(*args, **kwargs):
             calls[name] += 1
             return fn(*args, **kwargs)
@@ -145,7 +145,7 @@ def test_ci_run_raises_the_reward(bundled, seed):
 def test_gpt2_shaped_policy_runs_one_iteration(bundled):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from ppo_lab.models import Models, PolicyWithValueHead
+    from ppo_lab.world.models import Models, PolicyWithValueHead
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(GPT2Config()).eval()  # 124 M parameters, random weights, no download
     assert sum(p.numel() for p in lm.parameters()) > 120e6
@@ -162,13 +162,13 @@ def test_value_head_saves_and_loads_with_safetensors(models, tmp_path):
         models.policy.value_head.linear.weight.normal_()
     models.policy.save_pretrained(str(tmp_path))
     assert (tmp_path / "value_head.safetensors").exists() and (tmp_path / "model.safetensors").exists()
-    from ppo_lab.models import load_policy
+    from ppo_lab.world.models import load_policy
     loaded = load_policy(str(tmp_path))
     assert torch.equal(loaded.value_head.linear.weight, models.policy.value_head.linear.weight)
 
 
 def test_a_policy_saved_with_its_tokenizer_loads_back_as_a_config_name(models, tmp_path):
-    from ppo_lab.models import AssetError, load_models
+    from ppo_lab.world.models import AssetError, load_models
     models.policy.save_pretrained(str(tmp_path / "bare"))
     with pytest.raises(AssetError, match="no tokenizer"):
         load_models(PPOConfig(policy=str(tmp_path / "bare")))
@@ -182,7 +182,7 @@ def test_a_policy_saved_with_its_tokenizer_loads_back_as_a_config_name(models, t
 def test_loading_the_bundled_models_prints_no_progress_bars(capfd):
     from transformers.utils import logging as hf_logging
 
-    from ppo_lab.models import load_models
+    from ppo_lab.world.models import load_models
     load_models(PPOConfig())
     out, err = capfd.readouterr()
     assert "Loading weights" not in out + err, "a learner's cell shows no library progress bars"

@@ -14,9 +14,11 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
-from ppo_lab import engine_definitions as defs, engine_export, engines, rollout, verifiable
 from ppo_lab.config import FAMILY, ConfigError
-from ppo_lab.exercise_bank import EXERCISES
+from ppo_lab.course.exercises.bank import EXERCISES
+from ppo_lab.interop import definitions as defs, export as engine_export, mapping as engines
+from ppo_lab.rl import rollout
+from ppo_lab.world import verifiable
 
 PRESETS = ("tiny", "gpt2", "arithmetic")
 SHELL = {"$GPUS": "1", "$PWD": "/launch"}
@@ -249,7 +251,7 @@ def test_export_writes_a_complete_folder(engine, preset, tmp_path):
     lines = (tmp_path / "data" / "train.jsonl").read_text().splitlines()
     assert len(lines) == config.iterations * engines.prompts_per_rollout(config)
     assert json.loads((tmp_path / "ppo_config.json").read_text()) == config.to_dict()
-    if config.policy in lab.bundled.BUNDLED:
+    if config.policy in lab.world.assets.BUNDLED:
         assert f"models/{config.policy}/model.safetensors" in files
 
 
@@ -275,7 +277,7 @@ def test_the_exported_reward_function_scores_as_our_program(engine, tmp_path):
 
 
 def test_the_cli_exports_and_refuses_with_the_reason(tmp_path, capsys):
-    from ppo_lab.cli import main
+    from ppo_lab.cli.main import main
     assert main(["export", "--engine", "verl", "--preset", "gpt2", "--out", str(tmp_path / "v")]) == 0
     assert "no equivalent: vf_coef" in capsys.readouterr().out
     assert main(["export", "--engine", "trl", "--preset", "gpt2", "--out", str(tmp_path / "t")]) == 2

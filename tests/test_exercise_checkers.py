@@ -1,8 +1,8 @@
 """The bank's checker builders: `matches` (a function against worked cases), `gives` (a slip), `numeric`."""
 import torch
 
-from ppo_lab import exercises
-from ppo_lab.exercise_bank_base import close, gives, matches, numeric
+from ppo_lab.course import exercises
+from ppo_lab.course.exercises.bank.base import close, gives, matches, numeric
 
 
 def test_matches_compares_numbers_and_lists_case_by_case():

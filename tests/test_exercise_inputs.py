@@ -13,7 +13,8 @@ import torch
 from mistakes import MISTAKES
 from solutions import SOLUTIONS
 
-from ppo_lab import exercises
+from ppo_lab.course import exercises
+from ppo_lab.course.exercises import answers
 
 F32 = torch.float32
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -215,7 +216,7 @@ def _timed(call):
 
 
 def _said_time_up(out, name, limit="1"):
-    head = exercises._header(name) if name in exercises.EXERCISES else f"[{name}]"   # check's, or check_impl's
+    head = answers._header(name) if name in exercises.EXERCISES else f"[{name}]"   # check's, or check_impl's
     return (f"{head} your function did not return within {limit} s: is there an infinite loop? "
             "(check stopped waiting)") in out and "still running" not in out and "Traceback" not in out
 
@@ -239,7 +240,7 @@ def test_check_impl_reports_a_function_that_never_returns(name, capsys):
 
 
 def test_the_default_limit_is_ten_seconds_and_right_answers_pass_under_a_short_one(capsys):
-    assert exercises.TIME_LIMIT_S == 10
+    assert answers.TIME_LIMIT_S == 10
     assert exercises.check("06.k3", TORCH_FLOAT32["06.k3"], time_limit=1)
     assert exercises.check("06.k3", TORCH_FLOAT32["06.k3"], time_limit=None)
     assert exercises.check_impl("gae", SOLUTIONS["gae"], time_limit=5)
@@ -281,7 +282,7 @@ def test_off_the_main_thread_a_worker_thread_is_waited_for_then_stopped(capsys):
     assert not _on_a_thread(lambda: exercises.check("06.k3", lambda lp, ref: 1 / 0, time_limit=1))
     assert not _on_a_thread(lambda: exercises.check_impl("gae", not_yet, time_limit=1))
     out = capsys.readouterr().out
-    assert f"{exercises._header('06.k3')} right!" in out and "your answer raised ZeroDivisionError" in out
+    assert f"{answers._header('06.k3')} right!" in out and "your answer raised ZeroDivisionError" in out
     assert "not implemented yet" in out
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from ppo_lab import exercises
-from ppo_lab.losses import policy_loss
-from ppo_lab.plots import clip_objective
+from ppo_lab.course import exercises
+from ppo_lab.course.exercises import answers
+from ppo_lab.course.plots import clip_objective
+from ppo_lab.maths.losses import policy_loss
 
 
 def trl_batch_args(batch_size, minibatch_size):
@@ -101,7 +102,7 @@ def test_hints_do_not_give_the_numbers_away():
 
 
 def test_use_impl_picks_the_learners_function_once_implemented(capsys):
-    from ppo_lab.losses import entropy
+    from ppo_lab.maths.losses import entropy
 
     def not_yet(logits, mask):
         raise NotImplementedError("your code here")
@@ -151,9 +152,9 @@ def test_clip_explorer_curve_matches_the_engine_loss():
 @pytest.fixture(autouse=True)
 def fresh_progress():
     """Each test starts in a kernel that has tried no exercise yet."""
-    exercises.PROGRESS.clear()
+    answers.PROGRESS.clear()
     yield
-    exercises.PROGRESS.clear()
+    answers.PROGRESS.clear()
 
 
 FUNCTIONS = sorted(n for n, ex in exercises.EXERCISES.items() if ex.question.startswith("Write"))
@@ -169,11 +170,11 @@ def test_a_check_cell_shows_only_its_feedback(capsys):
     assert repr(right) == "Verdict(right=True)" and shown(exercises.check_impl("gae", None)) == ({}, {})
     out = capsys.readouterr().out
     assert "True" not in out and "False" not in out and "Verdict" not in out
-    assert not exercises.passed("00.steps")                   # the last answer was wrong
+    assert not answers.passed("00.steps")                   # the last answer was wrong
     exercises.check("00.steps", 16.0)
-    assert exercises.passed("00.steps") and not exercises.passed("01.bt_loss")
+    assert answers.passed("00.steps") and not answers.passed("01.bt_loss")
     with pytest.raises(KeyError, match="valid"):
-        exercises.passed("99.none")
+        answers.passed("99.none")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -188,7 +189,7 @@ def test_an_untouched_stub_is_not_answered_yet(name, capsys):
     out = capsys.readouterr().out
     assert out.count("not answered yet — replace `return None` with your code") == 2, out
     assert "raised" not in out and "hint:" not in out and "NoneType" not in out
-    assert name not in exercises.PROGRESS                     # no try counted: hints stay closed
+    assert name not in answers.PROGRESS                     # no try counted: hints stay closed
 
 
 def test_a_function_that_returns_none_for_some_inputs_is_told_so(capsys):
@@ -214,7 +215,7 @@ def test_every_exercise_has_a_difficulty_a_time_two_hints_and_a_solution(capsys)
     assert "[01.bt_loss · ★☆☆ · ~3 min] not answered yet: r_chosen = 2" in out
     assert "[06.k3 · ★★☆ · ~5 min] your answer raised ZeroDivisionError" in out
     with pytest.raises(ValueError, match="stars must be 1–3"):
-        exercises.Exercise("q?", None, ("a", "b"), "s", stars=4)
+        answers.Exercise("q?", None, ("a", "b"), "s", stars=4)
 
 
 def test_hints_open_after_a_try_then_grow_stronger_then_the_solution(capsys):
@@ -239,7 +240,7 @@ def test_hints_open_after_a_try_then_grow_stronger_then_the_solution(capsys):
     assert f"hint: {ex.hints[1]}" in out and "still stuck?" in out
     exercises.solution(name)
     assert "def preference_probability(r_chosen, r_rejected):" in capsys.readouterr().out
-    assert exercises.PROGRESS[name] == {"tries": 2, "right": False, "hints": 2}
+    assert answers.PROGRESS[name] == {"tries": 2, "right": False, "hints": 2}
 
 
 def test_the_first_hint_is_a_nudge_the_second_the_formula():

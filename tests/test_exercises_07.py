@@ -1,7 +1,7 @@
 """Notebook 07's exercises: the mystery runs' recipe is the only right name, and hints never give it away."""
 import pytest
 
-from ppo_lab import exercises, failures
+from ppo_lab.course import exercises, failures
 
 MYSTERY_NAMES = sorted(failures.MYSTERIES)
 

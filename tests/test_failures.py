@@ -3,7 +3,9 @@ import pytest
 import torch
 
 import ppo_lab as lab
-from ppo_lab import advantages, failures, trainer
+from ppo_lab.course import failures
+from ppo_lab.maths import advantages
+from ppo_lab.rl import ppo as trainer
 
 TINY = lab.PPOConfig.preset("ci", iterations=2, batch_size=4, minibatch_size=2, ppo_epochs=1, response_length=8)
 
@@ -12,7 +14,7 @@ def test_recipes_name_real_fields_engine_functions_and_metrics(bundled):
     run = lab.Run(TINY, bundled, history=[{k: 1.0 for k in ("val/first_ratio",)}])
     for name, bug in failures.FAILURES.items():
         failures.broken_config(name, TINY)                                  # valid fields and values
-        assert set(bug.overrides) <= set(trainer.ENGINE_FUNCTIONS), name
+        assert set(bug.overrides) <= set(trainer.PPO_FUNCTIONS), name
         assert bug.direction in ("above", "below") and bug.what and bug.symptom, name
         failures.read_metric([run], "val/first_ratio_error", bug.reduce)    # the reducer exists
     with pytest.raises(ValueError, match="valid"):
@@ -28,7 +30,7 @@ def test_flipped_gae_negates_the_advantage_and_keeps_the_returns():
 
 
 def test_dropout_recipe_breaks_the_first_ratio_and_healthy_does_not(bundled):
-    healthy = lab.experiments.over_seeds(TINY, (0,), bundled, use_cache=False, progress=False)
+    healthy = lab.rl.experiments.over_seeds(TINY, (0,), bundled, use_cache=False, progress=False)
     broken = failures.broken_runs("dropout_on", TINY, (0,), bundled, progress=False)
     assert healthy[0].metric("val/first_ratio") == pytest.approx([1.0, 1.0], abs=1e-5)
     assert all(m.p == 0.0 for m in bundled.policy.modules() if isinstance(m, torch.nn.Dropout))  # caller's untouched

@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 
-from ppo_lab import advantages as adv_lib, kl_penalty, losses, metrics, objective, phase2, rollout, token_view, trainer
 from ppo_lab.config import FAMILY, ConfigError, PPOConfig
+from ppo_lab.course import token_view
+from ppo_lab.maths import advantages as adv_lib, kl_penalty, losses
+from ppo_lab.rl import metrics, ppo as trainer, rollout, update as phase2
 
 TINY = dict(iterations=2, batch_size=8, minibatch_size=4, response_length=6, ppo_epochs=2)
 PROMPTS = ["this movie", "I rented this film"]
@@ -118,7 +120,7 @@ def test_stop_at_eos_masks_after_the_first_end_of_text_and_scores_the_cut_text(m
                                       torch.ones_like(alone), [])
         assert batch.scores[i].item() == pytest.approx(score.item(), abs=1e-4)
         assert (cut[-1] == eos) == (i % 4 != 2)
-    r, _, _, kl = trainer.rewards_and_advantages(batch, config, 0.1, trainer.ENGINE_FUNCTIONS)
+    r, _, _, kl = trainer.rewards_and_advantages(batch, config, 0.1, trainer.PPO_FUNCTIONS)
     last = torch.tensor(lengths) - 1
     assert torch.allclose(r[torch.arange(8), last], batch.scores - 0.1 * kl[torch.arange(8), last])
     assert (r[~batch.mask] == 0).all()
@@ -137,7 +139,7 @@ def test_critic_free_advantages_are_the_pure_functions_of_the_sequence_rewards(m
     config = tiny(advantage_estimator=estimator, group_size=4, kl_in=kl_in, kl_estimator="k3")
     batch = batch_of(models, config)
     beta = 0.3
-    r, advantages, returns, kl = trainer.rewards_and_advantages(batch, config, beta, trainer.ENGINE_FUNCTIONS)
+    r, advantages, returns, kl = trainer.rewards_and_advantages(batch, config, beta, trainer.PPO_FUNCTIONS)
     kl_sum = (losses.kl_per_token(batch.logprobs, batch.ref_logprobs, "k3") * batch.mask).sum(1)   # (B,)
     R = batch.scores - beta * kl_sum if kl_in == "reward" else batch.scores                           # (B,)
     want = {"reinforce": R, "grpo": adv_lib.group_advantages(R, 4, True), "rloo": adv_lib.rloo_advantages(R, 4)}
@@ -151,7 +153,7 @@ def test_critic_free_advantages_are_the_pure_functions_of_the_sequence_rewards(m
 def test_dr_grpo_does_not_divide_by_the_std_and_whitening_is_gae_only(models):
     config = family("Dr. GRPO", whiten_advantages=True)
     batch = batch_of(models, config)
-    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, 0.1, trainer.ENGINE_FUNCTIONS)
+    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, 0.1, trainer.PPO_FUNCTIONS)
     want = adv_lib.group_advantages(returns[:, 0], 4, scale=False)
     assert torch.allclose(advantages[:, 0], want) and not torch.allclose(advantages[:, 0], returns[:, 0])
 
@@ -168,10 +170,10 @@ def test_sequence_rewards_and_zero_std_groups_by_hand():
 def test_kl_in_the_loss_is_added_to_the_total_with_the_current_beta(models):
     config = family("GRPO", ent_coef=0.01)
     batch = batch_of(models, config)
-    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, 0.1, trainer.ENGINE_FUNCTIONS)
+    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, 0.1, trainer.PPO_FUNCTIONS)
     sgd = torch.optim.SGD(models.policy.parameters(), lr=0.0)
     everything = torch.arange(8)
-    step = phase2.ppo_step(models, sgd, batch, everything, advantages, returns, config, trainer.ENGINE_FUNCTIONS,
+    step = phase2.ppo_step(models, sgd, batch, everything, advantages, returns, config, trainer.PPO_FUNCTIONS,
                            kl_coef=0.7)
     kl = losses.aggregate(losses.kl_per_token(batch.logprobs, batch.ref_logprobs, "k3"), batch.mask, "sequence_mean")
     assert step["loss/kl"] == pytest.approx(kl.item(), rel=1e-4, abs=1e-6)   # π_θ = π_old at lr 0
@@ -179,7 +181,7 @@ def test_kl_in_the_loss_is_added_to_the_total_with_the_current_beta(models):
     parts = step["loss/policy"] - 0.01 * step["entropy"] + 0.7 * step["loss/kl"]
     assert step["loss/total"] == pytest.approx(parts, rel=1e-5, abs=1e-6)
     without = phase2.ppo_step(models, sgd, batch, everything, advantages, returns, config.replace(kl_in="reward"),
-                              trainer.ENGINE_FUNCTIONS)
+                              trainer.PPO_FUNCTIONS)
     assert "loss/kl" not in without
     assert without["loss/total"] == pytest.approx(step["loss/policy"] - 0.01 * step["entropy"], rel=1e-5, abs=1e-6)
 
@@ -193,7 +195,7 @@ def test_the_loss_aggregation_reaches_the_policy_loss(models, monkeypatch):
     for how in ("token_mean", "sequence_mean", "constant"):
         cfg = config.replace(loss_aggregation=how)
         terms, _ = phase2.minibatch_terms(models, batch, everything, advantages, advantages, cfg,
-                                          trainer.ENGINE_FUNCTIONS, with_entropy=False)
+                                          trainer.PPO_FUNCTIONS, with_entropy=False)
         got[how] = terms["policy"].item()
         # the first step has ratio 1, so the per-token loss is −A
         assert got[how] == pytest.approx(losses.aggregate(-advantages, batch.mask, how).item(), abs=1e-5), how
@@ -258,13 +260,13 @@ def test_each_family_member_trains_with_finite_metrics(models, member, monkeypat
 def test_objective_terms_and_the_token_view_speak_grpo(models):
     config = family("GRPO", ent_coef=0.01)
     batch = batch_of(models, config)
-    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.ENGINE_FUNCTIONS)
-    terms = objective.objective_terms(models, batch, advantages, returns, config)
+    _, advantages, returns, _ = trainer.rewards_and_advantages(batch, config, config.kl_coef, trainer.PPO_FUNCTIONS)
+    terms = phase2.objective_terms(models, batch, advantages, returns, config)
     assert list(terms) == ["policy  −L_clip", "value  c1·L_VF", "entropy  −c2·S", "KL  β·KL"]
     assert terms["value  c1·L_VF"] == {"value": 0.0, "weighted": 0.0, "grad_norm": 0.0}
     assert terms["KL  β·KL"]["weighted"] == pytest.approx(config.kl_coef * terms["KL  β·KL"]["value"])
     step = phase2.ppo_step(models, torch.optim.SGD(models.policy.parameters(), lr=0.0), batch, torch.arange(8),
-                           advantages, returns, config, trainer.ENGINE_FUNCTIONS)
+                           advantages, returns, config, trainer.PPO_FUNCTIONS)
     assert sum(t["weighted"] for t in terms.values()) == pytest.approx(step["loss/total"], rel=1e-4, abs=1e-6)
     stats = token_view.token_stats(models, config, PROMPTS, updates=1)
     assert stats["ratio"].shape == (8, 6) and stats["batch"].prompts == [PROMPTS[0]] * 4 + [PROMPTS[1]] * 4

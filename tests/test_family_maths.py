@@ -10,8 +10,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab.advantages import broadcast_to_tokens, group_advantages, rloo_advantages
-from ppo_lab.losses import aggregate, masked_mean
+from ppo_lab.maths.advantages import broadcast_to_tokens, group_advantages, rloo_advantages
+from ppo_lab.maths.losses import aggregate, masked_mean
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=50, deadline=None)

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import ppo_lab as lab
-from ppo_lab import advantages as adv_lib, experiments, failures, rollout, trainer
 from ppo_lab.config import FAMILY, PPOConfig
+from ppo_lab.course import failures
+from ppo_lab.maths import advantages as adv_lib
+from ppo_lab.rl import experiments, ppo as trainer, rollout
 
 TINY = dict(iterations=2, batch_size=8, minibatch_size=4, response_length=6, ppo_epochs=1)
 
@@ -34,7 +36,7 @@ def test_training_calls_a_learners_group_function_once_per_rollout(models, membe
 
     def counting(*args):
         calls.append(args[1])                                    # the group size it was given
-        return trainer.ENGINE_FUNCTIONS[name](*args)
+        return trainer.PPO_FUNCTIONS[name](*args)
 
     run = trainer.train(tiny(**FAMILY[member]), models, overrides={name: counting}, progress=False)
     assert calls == [FAMILY[member]["group_size"]] * 2 and run.status == "finished"
@@ -80,12 +82,12 @@ def test_notebook_09s_exercises_take_the_answer_and_name_the_slip(name, right, s
     assert any(detect(slip) for detect, _ in exercise.mistakes), "the common slip gets its own hint"
 
 
-@pytest.mark.parametrize("name", sorted(trainer.ENGINE_FUNCTIONS))
+@pytest.mark.parametrize("name", sorted(trainer.PPO_FUNCTIONS))
 def test_use_impl_falls_back_to_the_package_for_every_engine_function(name, capsys):
     def stub(*args):
         raise NotImplementedError("your code here")
 
-    assert lab.exercises.use_impl(name, stub) is trainer.ENGINE_FUNCTIONS[name]
+    assert lab.exercises.use_impl(name, stub) is trainer.PPO_FUNCTIONS[name]
     assert "yours is not implemented yet" in capsys.readouterr().out
 
 

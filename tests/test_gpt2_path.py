@@ -3,8 +3,9 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from ppo_lab import models as models_lib, trainer
 from ppo_lab.config import ConfigError, PPOConfig
+from ppo_lab.rl import ppo as trainer
+from ppo_lab.world import models as models_lib
 
 SMALL = {"n_layer": 2, "n_embd": 64, "n_head": 2}  # gpt2's layout (vocab 50,257, context 1,024), narrower
 

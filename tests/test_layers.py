@@ -1,67 +1,98 @@
-"""The package keeps the layers its module map (ppo_lab/__init__.py's docstring) promises: maths → world →
-engine → teaching → face, each module importing only from its own layer or below, and every module placed."""
+"""The package keeps the shape its folders promise (ppo_lab/__init__.py's docstring): config → maths → world → rl →
+course | interop → cli, each folder importing only from the folders below it (and itself); `course` and `interop`
+never import each other; `maths` imports only torch; nothing at run time imports `build`."""
 import ast
 import pathlib
+import shutil
+
+import pytest
 
 import ppo_lab
 
 PACKAGE = pathlib.Path(ppo_lab.__file__).parent
-ORDER = ("maths", "world", "engine", "teaching", "face")
+BELOW = {"config": set(), "maths": set(), "world": {"config", "maths"}, "rl": {"config", "maths", "world"},
+         "course": {"config", "maths", "world", "rl"}, "interop": {"config", "maths", "world", "rl"},
+         "cli": {"config", "maths", "world", "rl", "course", "interop"},
+         "build": {"config", "maths", "world", "rl"}}
+FOLDERS = {"maths", "world", "rl", "course", "interop", "cli", "build"}
 
 
-def layer_of() -> dict[str, int]:
-    """{module: layer index}, read from the map's lines: a layer's name, then module names (continuation lines
-    are indented further and hold only module names; the layer's description follows them)."""
-    layers, current = {}, None
-    for line in ppo_lab.__doc__.splitlines():
-        words = line.split()
-        if words and words[0] in ORDER and line.startswith("    " + words[0]):
-            current, names = ORDER.index(words[0]), words[1:]
-        elif current is not None and words and all(w.isidentifier() and w.islower() for w in words) \
-                and all((PACKAGE / f"{w}.py").exists() for w in words):
-            names = words
-        else:
-            names = []
-        layers.update({name: current for name in names})
-    return layers
+def part_of(path: pathlib.Path, package: pathlib.Path) -> str:
+    """The folder a file belongs to ("config" for config.py, "__init__"/"__main__" for the faces at the top)."""
+    relative = path.relative_to(package)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def imported_modules(path: pathlib.Path, keep_build: bool = False) -> set[str]:
-    """The package's own modules a file imports (anywhere in it, functions included)."""
+def imported_parts(path: pathlib.Path, package: pathlib.Path) -> set[str]:
+    """The parts of the package a file imports, anywhere in it (functions included), relative or absolute.
+    `from <top> import __version__` (a constant of the package, no module) is no import of a part."""
+    module = list(path.relative_to(package).with_suffix("").parts)
+    here = module[:-1] if module[-1] != "__init__" else module[:-1]      # the file's own package, below ppo_lab
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            # `from . import x` names modules, or a constant of __init__ (`__version__`), which is no module
-            found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names
-                                                                      if (PACKAGE / f"{a.name}.py").exists()}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ppo_lab."):
-            found.add(node.module.split(".")[1])
-    return found if keep_build else found - {"build"}
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)]
+            targets = [base + node.module.split(".")] if node.module else [base + [a.name] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ppo_lab"):
+            targets = [node.module.split(".")[1:] or [a.name for a in node.names][:1]]
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".")[1:] for a in node.names if a.name.split(".")[0] == "ppo_lab"]
+        else:
+            continue
+        found |= {t[0] for t in targets if t and t[0] != "__version__"}
+    return found
 
 
-def test_every_module_is_on_the_map():
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    layers = layer_of()
-    assert modules - set(layers) == set(), "modules missing from the map in ppo_lab/__init__.py"
-    assert set(layers) - modules == set(), "the map names modules that do not exist"
+def upward_imports(package: pathlib.Path) -> list[str]:
+    """Every import of a part the importing file's folder may not use."""
+    bad = []
+    for path in sorted(package.rglob("*.py")):
+        part = part_of(path, package)
+        if part in ("__init__", "__main__"):
+            continue
+        bad += [f"{path.relative_to(package)} ({part}) imports {other}"
+                for other in sorted(imported_parts(path, package) - {part} - BELOW[part])]
+    return bad
 
 
-def test_no_module_imports_from_a_layer_above_it():
-    layers = layer_of()
-    upward = [f"{p.stem} ({ORDER[layers[p.stem]]}) imports {m} ({ORDER[layers[m]]})"
-              for p in PACKAGE.glob("*.py") for m in imported_modules(p) if layers[m] > layers[p.stem]]
-    assert not upward, upward
+def test_the_package_is_its_folders():
+    entries = {p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"}
+    assert entries - {"__init__.py", "__main__.py", "config.py"} == FOLDERS
+    assert len(entries) - 3 <= 8
 
 
-def test_the_maths_imports_only_torch():
-    layers = layer_of()
-    for name in (m for m, layer in layers.items() if layer == 0):
-        tree = ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))
-        roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
-        assert roots <= {"torch", "__future__", "math"}, (name, roots)
+def test_no_folder_imports_a_folder_above_it():
+    assert upward_imports(PACKAGE) == []
+
+
+def test_a_planted_upward_import_is_caught(tmp_path):
+    copy = tmp_path / "ppo_lab"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    losses = copy / "maths" / "losses.py"
+    losses.write_text(losses.read_text() + "\n\ndef planted():\n    from ..course import plots\n    return plots\n")
+    world = copy / "world" / "data.py"
+    world.write_text(world.read_text() + "\nfrom ppo_lab.rl import ppo  # planted\n")
+    course = copy / "course" / "widgets.py"
+    course.write_text(course.read_text() + "\nfrom ..interop import mapping  # planted\n")
+    assert upward_imports(copy) == ["course/widgets.py (course) imports interop",
+                                    "maths/losses.py (maths) imports course", "world/data.py (world) imports rl"]
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "maths").glob("*.py")), ids=lambda p: p.name)
+def test_the_maths_imports_only_torch(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+    assert roots <= {"torch", "__future__", "math"}, roots
 
 
 def test_build_time_code_is_not_imported_at_run_time():
-    for path in PACKAGE.glob("*.py"):
-        assert "build" not in imported_modules(path, keep_build=True), path
+    users = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+             if part_of(p, PACKAGE) != "build" and "build" in imported_parts(p, PACKAGE)]
+    assert users == []
+
+
+def test_no_file_name_carries_a_notebook_range():
+    import re
+    ranged = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if re.search(r"\d\d_\d\d", p.stem)]
+    assert ranged == []

@@ -1,4 +1,4 @@
-"""Tests for ppo_lab.losses: hand-worked values, Hypothesis properties, padding invariance.
+"""Tests for ppo_lab.maths.losses: hand-worked values, Hypothesis properties, padding invariance.
 
 All hand-worked examples use float64 (except `entropy`, which computes in float32 by design)
 so the arithmetic in the comments can be compared to tight tolerances.
@@ -11,7 +11,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab.losses import entropy, kl_per_token, masked_mean, masked_var, policy_loss, ppo_loss, value_loss
+from ppo_lab.maths.losses import entropy, kl_per_token, masked_mean, masked_var, policy_loss, ppo_loss, value_loss
 
 F64 = torch.float64
 SETTINGS = settings(max_examples=50, deadline=None)

@@ -11,9 +11,10 @@ import huggingface_hub.constants
 import pytest
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from ppo_lab import bundled, cache, loading, models as models_lib
 from ppo_lab.config import PPOConfig
-from ppo_lab.models import AssetError
+from ppo_lab.rl import cache
+from ppo_lab.world import assets, models as models_lib
+from ppo_lab.world.models import AssetError
 
 SMALL = {"n_layer": 1, "n_embd": 32, "n_head": 2}
 HUB_FALLBACK = "the course runs offline on the bundled models"
@@ -30,7 +31,7 @@ def lm_folder(tmp_path):
 
 def copy_bundled_tokenizer(folder):
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(f"{bundled.ASSETS_DIR}/tiny-gpt2/{name}", folder / name)
+        shutil.copy(f"{assets.ASSETS_DIR}/tiny-gpt2/{name}", folder / name)
 
 
 def rewrite_manifest(assets, change):
@@ -65,7 +66,7 @@ def test_a_folder_without_tokenizer_files_is_refused(lm_folder, field, no_networ
     message = str(err.value)
     assert message.startswith(f"{field}={str(lm_folder)!r} could not be loaded: no tokenizer in {str(lm_folder)!r}")
     assert "copy tokenizer.json and tokenizer_config.json from the model you trained it from" in message
-    assert message.endswith(f"or use the bundled {field}='{loading.bundled_alternative(field)}'")
+    assert message.endswith(f"or use the bundled {field}='{assets.bundled_alternative(field)}'")
 
 
 def test_a_tokenizer_far_smaller_than_the_embedding_is_refused(tmp_path, no_network):
@@ -132,7 +133,7 @@ def test_local_folder_problems_lead_with_the_real_cause_not_the_hub(lm_folder, f
 def test_a_bundled_folder_problem_names_the_file_not_the_hub(assets_copy, no_network):
     bad = assets_copy / "tiny-gpt2" / "tokenizer.json"
     truncate(bad, 5000)
-    rewrite_manifest(assets_copy, lambda files: files["tiny-gpt2/tokenizer.json"].update(sha256=bundled.sha256(bad)))
+    rewrite_manifest(assets_copy, lambda files: files["tiny-gpt2/tokenizer.json"].update(sha256=assets.sha256(bad)))
     with pytest.raises(AssetError) as err:
         models_lib.load_tokenizer("tiny-gpt2")
     message = str(err.value)
@@ -180,14 +181,14 @@ def test_hub_name_without_network_fails_fast_without_offline_mode(no_network_onl
     assert message.startswith(f"{field}={name!r}: the Hugging Face Hub cannot be reached (no connection to "
                               "huggingface.co:443 within 3 s: OSError: network access attempted"), message
     assert message.endswith(f"; {name!r} is not in the local Hugging Face cache); {HUB_FALLBACK}: "
-                            f"{field}='{loading.bundled_alternative(field)}'"), message
+                            f"{field}='{assets.bundled_alternative(field)}'"), message
     assert no_network_online_mode == [("huggingface.co", 443)]  # probed once, then nothing
 
 
 def test_a_hanging_name_lookup_is_cut_off_at_the_timeout(no_network_online_mode, monkeypatch):
     release = threading.Event()
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: release.wait(30) or None)  # DNS that never answers
-    monkeypatch.setattr(loading, "HUB_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(assets, "HUB_TIMEOUT_S", 0.5)
     start = time.monotonic()
     try:
         with pytest.raises(AssetError, match=r"policy='gpt2': the Hugging Face Hub cannot be reached \(no connection "
@@ -243,9 +244,9 @@ def test_a_language_model_is_refused_as_reward_model(no_network, lm_folder):
 
 # ------------------------------------------------------------------ 6. the manifest
 def test_read_manifest_is_the_one_source_of_asset_checksums():
-    manifest = json.loads(open(f"{bundled.ASSETS_DIR}/MANIFEST.json").read())
+    manifest = json.loads(open(f"{assets.ASSETS_DIR}/MANIFEST.json").read())
     expected = {rel: meta["sha256"] for rel, meta in manifest["files"].items()}
-    assert bundled.read_manifest() == expected == cache.asset_checksums()
+    assert assets.read_manifest() == expected == cache.asset_checksums()
 
 
 def test_no_manifest_gives_no_asset_checksums(tmp_path):
@@ -271,7 +272,7 @@ def test_a_corrupt_manifest_is_a_clear_error_everywhere(assets_copy, fault):
     corrupt, cause = MANIFEST_FAULTS[fault]
     path = assets_copy / "MANIFEST.json"
     path.write_bytes(corrupt(path.read_text()).encode("utf-8", "surrogateescape"))
-    for read in (bundled.read_manifest, cache.asset_checksums, lambda: models_lib.load_tokenizer("tiny-gpt2")):
+    for read in (assets.read_manifest, cache.asset_checksums, lambda: models_lib.load_tokenizer("tiny-gpt2")):
         with pytest.raises(AssetError, match=cause) as err:
             read()
         assert "MANIFEST.json" in str(err.value) and "clean clone" in str(err.value)

@@ -8,9 +8,10 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import ppo_lab as lab
-from ppo_lab import metrics, reports, rollout
-from ppo_lab.models import load_tokenizer
-from ppo_lab.rollout import END_MARK, readable, token_texts
+from ppo_lab.cli import reports
+from ppo_lab.rl import metrics, rollout
+from ppo_lab.rl.rollout import END_MARK, readable, token_texts
+from ppo_lab.world.models import load_tokenizer
 
 TOK = load_tokenizer("tiny-gpt2")
 EOS = TOK.eos_token_id

@@ -7,9 +7,10 @@ import shutil
 import pytest
 import torch
 
-from ppo_lab import models as models_lib, trainer
 from ppo_lab.config import ConfigError, PPOConfig
-from ppo_lab.models import AssetError
+from ppo_lab.rl import ppo as trainer
+from ppo_lab.world import models as models_lib
+from ppo_lab.world.models import AssetError
 
 CI = PPOConfig.preset("ci", iterations=3)
 PACKAGE = pathlib.Path(models_lib.__file__).parent
@@ -54,7 +55,7 @@ def test_keyboard_interrupt_keeps_the_completed_iterations(bundled):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return trainer.ENGINE_FUNCTIONS["gae"](*args, **kwargs)
+        return trainer.PPO_FUNCTIONS["gae"](*args, **kwargs)
 
     run = trainer.train(CI, copy.deepcopy(bundled), progress=False, overrides={"gae": interrupting_gae})
     assert len(run.history) == 2 and run.status.startswith("interrupted")
@@ -81,7 +82,7 @@ def test_resume_with_other_settings_is_refused(bundled, tmp_path):
 
 
 def test_training_makes_no_network_call(bundled, no_network):
-    from ppo_lab.models import load_models
+    from ppo_lab.world.models import load_models
     run = trainer.train(CI.replace(iterations=1), load_models(CI), progress=False)
     assert run.status == "finished"
 

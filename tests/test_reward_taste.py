@@ -2,8 +2,10 @@
 import pytest
 import torch
 
-from ppo_lab import data, failures, reward_model
-from ppo_lab.rollout import sample
+from ppo_lab.course import failures
+from ppo_lab.rl import reward_model
+from ppo_lab.rl.rollout import sample
+from ppo_lab.world import data
 
 
 def _raw(model, tokenizer, seqs):
@@ -77,8 +79,8 @@ def test_a_gold_model_is_logged_and_changes_nothing_else(models):
     import copy
     import dataclasses
 
-    from ppo_lab import cache, trainer
     from ppo_lab.config import PPOConfig
+    from ppo_lab.rl import cache, ppo as trainer
 
     config = PPOConfig.preset("ci", iterations=2, batch_size=8, minibatch_size=4, ppo_epochs=1)
     plain = trainer.train(config, copy.deepcopy(models), progress=False)

@@ -14,14 +14,16 @@ import pytest
 import torch
 from matplotlib.collections import PolyCollection
 
-from ppo_lab import cache, cli, experiments, plots, reports
+from ppo_lab.cli import main as cli, reports
 from ppo_lab.config import ConfigError, PPOConfig
-from ppo_lab.dashboard import (
+from ppo_lab.course import plots
+from ppo_lab.course.dashboard import (
     HEALTHY,
     dashboard as lab_dashboard,
 )
-from ppo_lab.models import AssetError
-from ppo_lab.trainer import Run
+from ppo_lab.rl import cache, experiments
+from ppo_lab.rl.loop import Run
+from ppo_lab.world.models import AssetError
 
 SMALL = ["--preset", "ci", "--set", "iterations=2", "--set", "batch_size=4", "--set", "minibatch_size=2",
          "--set", "ppo_epochs=1", "--set", "response_length=8", "--set", "sample_every=1", "--set", "num_samples=2"]
@@ -113,10 +115,10 @@ def test_every_group_plot_takes_ragged_and_empty_runs():
     plt.close(fig)
 
 
-def test_accuracy_curves_use_the_same_ragged_band():
+def test_pairwise_accuracy_curves_use_the_same_ragged_band():
     full = SimpleNamespace(history=[(0, 0.5), (10, 0.6), (20, 0.7)])
     short, empty = SimpleNamespace(history=[(0, 0.7)]), SimpleNamespace(history=[])
-    fig = plots.accuracy_curves({"clean": [full, short], "one": [full, empty]}, "acc")
+    fig = plots.pairwise_accuracy_curves({"clean": [full, short], "one": [full, empty]}, "acc")
     clean, one = fig.axes[0].get_lines()[:2]
     assert np.allclose(clean.get_xdata(), [0, 10, 20]) and np.allclose(clean.get_ydata(), [0.6, 0.6, 0.7])
     assert clean.get_label() == "clean (mean of 2 seeds; 1 stopped at evaluation 1)"
@@ -150,7 +152,7 @@ def test_model_and_device_groups_each_load_their_own_models(monkeypatch):
         loads.append((config.policy, config.reward_model, config.device))
         return SimpleNamespace(key=loads[-1])
     monkeypatch.setattr(experiments, "load_models", fake_load)
-    monkeypatch.setattr(experiments.trainer, "ready_to_start", lambda models, config, prompts=None: [])
+    monkeypatch.setattr(experiments, "ready_to_start", lambda models, config, prompts=None: [])
     monkeypatch.setattr(cache, "cached_train", lambda config, models, **kw: Run(config, models, status="finished"))
     groups = experiments.ablation(TINY, "reward_model", ["tiny-reward", "my/reward"], seeds=(0, 1), use_cache=False)
     assert loads == [("tiny-gpt2", "tiny-reward", "cpu"), ("tiny-gpt2", "my/reward", "cpu")]
@@ -271,7 +273,7 @@ def test_ctrl_c_while_hashing_the_starting_weights_keeps_the_groups_already_trai
             raise KeyboardInterrupt
         return "sha"
     monkeypatch.setattr(experiments, "load_models", lambda config: object())
-    monkeypatch.setattr(experiments.trainer, "ready_to_start", lambda models, config, prompts=None: [])
+    monkeypatch.setattr(experiments, "ready_to_start", lambda models, config, prompts=None: [])
     monkeypatch.setattr(cache, "weights_checksum", checksum)
     monkeypatch.setattr(cache, "cached_train", lambda config, models, **kw: Run(config, models, [{}], "finished"))
     groups = escaped_ctrl_c(experiments.ablation, TINY, "vf_coef", [0.1, 1.0, 2.0], seeds=(5, 6))

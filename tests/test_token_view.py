@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ppo_lab as lab
-from ppo_lab import failures, plots, token_view
+from ppo_lab.course import failures, plots, token_view
 
 CONFIG = lab.PPOConfig.preset("ci", response_length=8, learning_rate=1e-3)
 PROMPTS = ["This film was", "I rented this movie", "The acting"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ppo_lab import verifiable as v
+from ppo_lab.world import verifiable as v
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -2,7 +2,7 @@
 import pytest
 
 from ppo_lab.config import PPOConfig
-from ppo_lab.widgets import config_slider, slider_range
+from ppo_lab.course.widgets import config_slider, slider_range
 
 
 @pytest.mark.parametrize("field", ["clip_eps", "gamma", "lam", "learning_rate", "temperature", "kl_coef",
@@ -24,7 +24,7 @@ def test_non_numeric_field_is_refused():
 
 
 def test_labeller_uses_clicks_then_the_default_and_says_so(capsys):
-    from ppo_lab.widgets import Labeller
+    from ppo_lab.course.widgets import Labeller
 
     pairs = [("good film", "bad film"), ("dull", "great"), ("fine", "awful")]
     labeller = Labeller(pairs, default=["right", "left", "right"])
@@ -39,7 +39,7 @@ def test_labeller_uses_clicks_then_the_default_and_says_so(capsys):
 
 
 def test_labeller_shows_a_review_as_text_not_html():
-    from ppo_lab.widgets import Labeller
+    from ppo_lab.course.widgets import Labeller
 
     box = Labeller([("a <b>bold</b> claim", "x & y")], scripted=["left"]).widget()
     shown = box.children[0].children[1].value

@@ -23,9 +23,10 @@ from tokenizers.models import WordLevel
 from tqdm.auto import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from .. import metrics, verifiable
-from ..bundled import ASSETS_DIR, MANIFEST_FILE
-from ..optim import lr_at, optimiser_step
+from ..rl import metrics
+from ..rl.optim import lr_at, optimiser_step
+from ..world import verifiable
+from ..world.assets import ASSETS_DIR, MANIFEST_FILE
 from .assets import EOS, PAD, deterministic, write_manifest
 
 NAME = "tiny-arith"

@@ -23,10 +23,10 @@ from tokenizers.models import BPE
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
-from .. import data
-from ..bundled import ASSETS_DIR, MANIFEST_FILE, sha256
-from ..optim import lr_at, optimiser_step
-from ..reward_model import encode_pairs, reward_model_from_lm, train_reward
+from ..rl.optim import lr_at, optimiser_step
+from ..rl.reward_model import encode_pairs, reward_model_from_lm, train_reward
+from ..world import data
+from ..world.assets import ASSETS_DIR, MANIFEST_FILE, sha256
 from .evaluate import CONTEXT, evaluate, pack
 
 VOCAB = 4096          # byte-level BPE vocabulary

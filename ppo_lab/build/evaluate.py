@@ -12,10 +12,10 @@ import random
 import torch
 import torch.nn.functional as F
 
-from .. import data
-from ..gold import gold_scores
-from ..reward_model import encode_pairs, normalise_reward, pairwise_accuracy, raw_scores, window
-from ..rollout import sample
+from ..rl.reward_model import encode_pairs, normalise_reward, pairwise_accuracy, raw_scores, window
+from ..rl.rollout import sample
+from ..world import data
+from ..world.gold import gold_scores
 
 CONTEXT = 64           # tokens per packed row (training and held-out); also the model's n_positions
 CALIBRATION_PROMPTS = 512

@@ -1,0 +1,216 @@
+"""Runs over seeds and settings (live ablations, the critic-free family), and before/after comparisons."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+
+import torch
+
+from ..config import FAMILY, ConfigError, PPOConfig
+from ..world.models import Models, load_models
+from . import cache, ppo
+from .loop import Run, ready_to_start
+from .rollout import (
+    complete,
+    encode_prompts,
+    positive_threshold,
+    readable,
+    reward_scores,
+    rollout as rollout_batch,
+    sample,
+    token_texts,
+)
+
+MODEL_FIELDS = ("policy", "reward_model", "device")   # fields that change which models a run starts from
+OUTSIDE_TRAINING = "interrupted: before its first iteration (Ctrl-C outside training)"
+
+
+def interrupted(run: Run) -> bool:
+    """True for a run stopped by Ctrl-C (`ppo.train` catches it and says so in `run.status`)."""
+    return str(run.status).startswith("interrupted")
+
+
+def over_seeds(config: PPOConfig, seeds=(0, 1), models: Models | None = None, use_cache: bool = True,
+               **train_kwargs) -> list[Run]:
+    """The same config trained once per seed, each from a fresh copy of the starting models.
+
+    Finished runs come from the run cache when an identical one was trained before (`ppo_lab.rl.cache`;
+    `use_cache=False` or `PPO_LAB_CACHE=off` always trains). Ctrl-C stops here: the interrupted run
+    is the last one returned (a Ctrl-C outside training gives a run with no history) and no further
+    seed is started.
+    """
+    configs = [config.replace(seed=s) for s in seeds]          # every seed valid before any training
+    base = models or load_models(config)
+    start = cache.weights_checksum(base) if use_cache and cache.cache_dir() else None
+    runs = []
+    for cfg in configs:
+        try:
+            run = cache.cached_train(cfg, base, use_cache=use_cache, starting_weights=start, **train_kwargs)
+        except KeyboardInterrupt:
+            run = Run(cfg, base, status=OUTSIDE_TRAINING)
+        runs.append(run)
+        if interrupted(run):
+            break
+    return runs
+
+
+def ablation_configs(config: PPOConfig, field: str, values, seeds=(0, 1)) -> dict[str, PPOConfig]:
+    """{"field=value": config} for every value, all validated (with every seed) before anything trains."""
+    if field == "seed":
+        raise ConfigError(f"ablation(field='seed', values={list(values)!r}): seeds are set with seeds=(…), "
+                          "not ablated; valid: another config field, e.g. "
+                          "ablation(config, 'clip_eps', [0.1, 0.2], seeds=(3, 4))")
+    if not len(seeds):
+        raise ConfigError(f"ablation: seeds={seeds!r} is empty; valid: at least one seed, e.g. seeds=(0, 1)")
+    if field not in config.to_dict():
+        raise ConfigError(f"ablation: field={field!r} is not a config field; valid: {', '.join(config.to_dict())}")
+    configs = {}
+    for value in values:
+        name = f"{field}={value}"
+        if name in configs:
+            raise ConfigError(f"ablation: {name} is listed twice in values={list(values)!r}; give each value once")
+        configs[name] = config.replace(**{field: value})
+        for seed in seeds:
+            configs[name].replace(seed=seed)
+    return configs
+
+
+def ablation_models(config: PPOConfig, field: str, configs: dict[str, PPOConfig]) -> dict[str, Models]:
+    """The starting models of each group: loaded once, or once per distinct model/device setting."""
+    if field not in MODEL_FIELDS:
+        base = load_models(config)
+        return {name: base for name in configs}
+    loaded = {}
+    for cfg in configs.values():
+        key = (cfg.policy, cfg.reward_model, cfg.device)
+        if key not in loaded:
+            loaded[key] = load_models(cfg)        # a missing model or an absent GPU fails here, before training
+    return {name: loaded[(cfg.policy, cfg.reward_model, cfg.device)] for name, cfg in configs.items()}
+
+
+def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), use_cache: bool = True,
+             **train_kwargs) -> dict[str, list[Run]]:
+    """One group of runs per value of a config field: {"field=value": [runs over seeds]}.
+
+    Every value, seed and model load is checked before the first run trains; `policy`, `reward_model`
+    and `device` groups each start from their own models. Ctrl-C stops the ablation: it returns the
+    groups trained so far (the last one may hold an interrupted run) and prints which are missing.
+    """
+    configs = ablation_configs(config, field, values, seeds)
+    models = ablation_models(config, field, configs)
+    for name, cfg in configs.items():             # context, weights, prompts: a bad group fails before any run
+        ready_to_start(models[name], cfg, train_kwargs.get("prompts"))
+    groups = {}
+    for name, cfg in configs.items():
+        try:
+            groups[name] = over_seeds(cfg, seeds, models[name], use_cache, **train_kwargs)
+        except KeyboardInterrupt:                 # e.g. while hashing the starting weights
+            groups[name] = [Run(cfg.replace(seed=seeds[0]), models[name], status=OUTSIDE_TRAINING)]
+        if any(interrupted(r) for r in groups[name]) or len(groups[name]) < len(seeds):
+            missing = [n for n in configs if n not in groups]
+            print(f"ablation interrupted during {name}; not trained: {', '.join(missing) or 'none'}")
+            break
+    return groups
+
+
+@torch.inference_mode()
+def before_after(run: Run, prompts: list[str], seed: int = 0) -> list[dict]:
+    """The same prompts completed by the starting model (the frozen reference) and by the aligned policy."""
+    m, cfg = run.models, run.config
+    rows = [{"prompt": p} for p in prompts]
+    for name, lm in (("before", m.ref), ("after", m.policy.lm)):
+        torch.manual_seed(seed)
+        texts, shown = completed(lm, m.tokenizer, prompts, cfg)
+        full = [p + t for p, t in zip(prompts, texts)]
+        ids, mask = encode_prompts(m.tokenizer, full, lm.device)
+        scores = reward_scores(m.reward_model, m.reward_tokenizer, m.tokenizer, ids, mask, full)
+        for row, text, seen, score in zip(rows, texts, shown, scores.tolist()):
+            row[name], row[f"{name}_readable"], row[f"{name}_score"] = text, seen, round(score, 2)
+    threshold = positive_threshold(m.reward_model)
+    for row in rows:
+        row["flipped"] = row["before_score"] <= threshold < row["after_score"]
+    return rows
+
+
+def completed(lm, tokenizer, prompts: list[str], config: PPOConfig) -> tuple[list[str], list[str]]:
+    """Each prompt's completion as the metrics read it and as a learner reads it (end-of-text as ∎): the whole
+    `response_length`, or up to the first end-of-text with `config.stop_at_eos`."""
+    if config.stop_at_eos:
+        texts = complete(lm, tokenizer, prompts, config.response_length, config.temperature)
+        return texts, texts
+    texts, full = sample(lm, tokenizer, prompts, config.response_length, config.temperature)
+    return texts, readable([f[-config.response_length:] for f in full], tokenizer)
+
+
+def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed: int = 0) -> dict:
+    """One Phase I batch with its per-token rewards, values, advantages and returns, for plots.
+
+    Tokens come back as strings, one list per completion; tensors are (B, L).
+    """
+    torch.manual_seed(seed)
+    batch = rollout_batch(models, prompts, config)
+    r, advantages, returns, kl = ppo.rewards_and_advantages(batch, config, config.kl_coef, ppo.PPO_FUNCTIONS)
+    tokens = token_texts(batch.response, models.tokenizer)
+    return {"batch": batch, "tokens": tokens, "rewards": r, "values": batch.values, "advantages": advantages,
+            "returns": returns, "kl": kl}
+
+
+# ------------------------------------------------------------------ the critic-free family (notebook 09)
+BASELINES = {"gae": "V(s_t): a learned value head (the critic)", "reinforce": "none: the score itself",
+             "rloo": "the mean of the other G − 1 completions", "grpo": "the group's mean"}
+
+
+def family(config: PPOConfig, seeds=(0, 1), models: Models | None = None, names=None,
+           **train_kwargs) -> dict[str, list[Run]]:
+    """Each member of `config.FAMILY` (or those in `names`) trained over `seeds`: {member: runs}, the same
+    completions per iteration for all (`batch_size`: G per prompt, batch_size / G prompts)."""
+    members = {name: config.replace(**FAMILY[name]) for name in (names or FAMILY)}   # all valid before training
+    base = models or load_models(config)
+    return {name: over_seeds(cfg, seeds, base, **train_kwargs) for name, cfg in members.items()}
+
+
+def family_table(config: PPOConfig) -> list[dict]:
+    """One row per member of the family, read from the configs themselves: what each one changes."""
+    rows = []
+    for name, changes in FAMILY.items():
+        c = config.replace(**changes)
+        scaled = " ÷ its std" if c.advantage_estimator == "grpo" and c.scale_rewards else ""
+        rows.append({"member": name, "advantage_estimator": c.advantage_estimator,
+                     "baseline": BASELINES[c.advantage_estimator] + scaled,
+                     "critic": "value head" if c.has_critic else "none", "G": c.group_size,
+                     "clip ε": c.clip_eps, "KL goes in": f"the {c.kl_in} ({c.kl_estimator})",
+                     "loss_aggregation": c.loss_aggregation})
+    return rows
+
+
+@contextlib.contextmanager
+def saved_activation_bytes():
+    """Counts the bytes of every tensor autograd keeps for a backward pass inside the block, weights excluded
+    (each saved tensor counted once per save): {"bytes": n}, filled as the block runs."""
+    total = {"bytes": 0}
+
+    def pack(t):
+        if not (t.is_leaf and t.requires_grad):                      # an activation, not a weight
+            total["bytes"] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield total
+
+
+def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int = 2) -> dict[str, dict]:
+    """What one iteration costs each member of the family, measured: its seconds (the fastest of `repeats`, the
+    members interleaved so a busy machine slows them alike) and the megabytes of activations autograd keeps for
+    one minibatch's backward pass."""
+    names = list(names or FAMILY)
+    cost = {name: {"seconds": math.inf, "activation MB per minibatch": 0.0} for name in names}
+    for _ in range(repeats):
+        for name in names:
+            cfg = config.replace(**FAMILY[name], iterations=1)
+            with saved_activation_bytes() as saved:
+                run = ppo.train(cfg, copy.deepcopy(models), progress=False)
+            minibatches = cfg.ppo_epochs * (cfg.batch_size // cfg.minibatch_size)
+            cost[name]["seconds"] = min(cost[name]["seconds"], run.history[0]["time/iteration"])
+            cost[name]["activation MB per minibatch"] = saved["bytes"] / minibatches / 1e6
+    return cost
