@@ -336,3 +336,7 @@ def check_preset(name: str) -> None:
     """ConfigError unless `name` is one of the PRESETS (used by `PPOConfig.preset` and the CLI)."""
     if name not in PRESETS:
         raise ConfigError(f"preset={name!r} is not a preset; choose one of {sorted(PRESETS)}")
+
+
+__all__ = ["check_preset", "choice", "ConfigError", "describe", "FAMILY", "field_info", "FieldInfo", "FIELDS", "flag",
+           "number", "PPOConfig", "PRESETS", "REWARD_PROGRAMS", "text"]

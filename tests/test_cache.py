@@ -134,3 +134,30 @@ def test_the_stored_manifest_names_every_file_with_its_sha256(cache_root, bundle
     manifest = json.loads((cache_root / key / cache.MANIFEST).read_text())
     assert manifest["key"] == key and set(manifest["files"]) == set(cache.FILES.values())
     assert all(len(d) == 64 for d in manifest["files"].values())
+
+
+def test_the_code_checksum_covers_every_folder_of_the_package(tmp_path):
+    """An edit anywhere in the package's source, in any subfolder, gives a new key; build/ (build time only) and
+    files that are not source do not."""
+    import pathlib
+    import shutil
+
+    import ppo_lab
+    from ppo_lab.rl.cache import code_checksum
+
+    copy = tmp_path / "ppo_lab"
+    shutil.copytree(pathlib.Path(ppo_lab.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_checksum(str(copy))
+    assert before == code_checksum()                                  # the copy is the package
+    for deep in ("course/exercises/impl/losses.py", "maths/advantages.py", "rl/update.py"):
+        path = copy / deep
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        assert code_checksum(str(copy)) != before, deep
+        path.write_text(original)
+    assert code_checksum(str(copy)) == before
+    (copy / "build" / "assets.py").write_text("# rebuilt\n")
+    (copy / "rl" / "notes.txt").write_text("not source")
+    assert code_checksum(str(copy)) == before
+    (copy / "rl" / "update.py").rename(copy / "rl" / "moved.py")      # the same text under another name
+    assert code_checksum(str(copy)) != before

@@ -96,3 +96,14 @@ def test_no_file_name_carries_a_notebook_range():
     import re
     ranged = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if re.search(r"\d\d_\d\d", p.stem)]
     assert ranged == []
+
+
+def test_every_module_of_every_folder_imports():
+    """Packaging finds every folder (pyproject's package discovery): each module imports on its own."""
+    import importlib
+    import pkgutil
+    names = [m.name for m in pkgutil.walk_packages(ppo_lab.__path__, "ppo_lab.") if not m.name.endswith("__main__")]
+    names += [f"ppo_lab.build.{p.stem}" for p in (PACKAGE / "build").glob("*.py")]   # build/: a namespace folder
+    assert {n.split(".")[1] for n in names} >= FOLDERS | {"config"}
+    for name in names:
+        importlib.import_module(name)

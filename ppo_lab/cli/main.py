@@ -319,7 +319,7 @@ def add_export_parser(sub, kw: dict, fields: str) -> None:
 def cmd_export(args) -> int:
     config = make_config(args)
     engines.trainer_of(config, args.engine)             # refused before any folder is made
-    checkpoint.check_folder(args.out, "--out")
+    checkpoint.check_folder(os.path.dirname(os.path.abspath(args.out)), "--out")   # where the folder goes
     files = engine_export.export(config, args.engine, args.out, args.preset)
     unexpressed = engines.translate(config, args.engine).unexpressed
     print(f"wrote {len(files)} files to {args.out}: {engine_export.LAUNCH[args.engine]}, README.md, data/ "
@@ -350,3 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C); any report it was writing is incomplete", file=sys.stderr)
         return 130
+
+
+__all__ = ["add_config_options", "add_export_parser", "add_warm_parser", "at_least_one", "build_parser",
+           "checkpoint_kwargs", "cmd_dpo", "cmd_export", "cmd_sweep", "cmd_train", "cmd_warm_cache", "EPILOGS",
+           "fields_help", "main", "make_config", "parse_grid", "parse_sets", "parse_value", "report_status",
+           "sweep_gaps"]

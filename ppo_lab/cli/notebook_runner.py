@@ -80,3 +80,6 @@ def run_notebooks(notebooks: list[str], preset: str, folder: str) -> int:
             else:
                 os.environ[key] = value
     return failed
+
+
+__all__ = ["find_notebooks", "last_line", "NOTEBOOKS_DIR", "run_notebook", "run_notebooks"]

@@ -173,3 +173,8 @@ def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: 
         f.write(summary_markdown(groups, field, missing, stopped))
     write_json(os.path.join(out, "histories.json"), {k: [r.history for r in runs] for k, runs in groups.items()})
     return " ".join(files + ["summary.md", "histories.json"])
+
+
+__all__ = ["cell", "CURVES", "DPO_CURVES", "DPO_FILES", "final_means", "finite", "is_number", "iterations_cell",
+           "run_notes", "samples_markdown", "save_figure", "shown", "SUMMARY", "summary_markdown", "table",
+           "TRAIN_FILES", "write_json", "write_sweep_report", "write_train_report"]

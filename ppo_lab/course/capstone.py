@@ -10,7 +10,7 @@ compares. `check_iteration` trains a few "ci" iterations twice from the same see
 `ppo.iteration` and with yours, and compares them bitwise: in one process on one CPU the same operations in
 the same order give the same bits, so a right iteration is identical, number for number. Otherwise it names the
 first iteration and step that differ, with a hint for the slip that usually causes it. The exercise's hints and
-solution are `exercises.EXERCISES["07.capstone"]` (written in `exercise_bank_07_08`).
+solution are `exercises.EXERCISES["07.capstone"]` (written in `exercises.bank.nb07`).
 """
 from __future__ import annotations
 
@@ -303,3 +303,6 @@ def check_iteration(my_iteration, config: PPOConfig | None = None, *, models=Non
         return verdict(NAME, False, problem)
     it, what, hint = found
     return verdict(NAME, False, f"first difference: {what}, at iteration {it}.", hint)
+
+
+__all__ = ["check_iteration", "NAME", "Record", "reference_iteration", "RETURNS"]

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from ..rl.loop import Run
 from .plots.style import METRICS, legend_below, seed_band, style_axes, wrapped
 
-# metric → healthy (low, high), or None where no fixed range applies; names and units live in figure_style.METRICS
+# metric → healthy (low, high), or None where no fixed range applies; names and units live in plots.style.METRICS
 BANDS = {
     # up is good; its scale is the reward model's (standardised), so no fixed band: read the trend
     "env/reward_mean": None,
@@ -57,7 +57,7 @@ def as_groups(run_or_runs) -> dict[str, list[Run]]:
 def panel(ax, groups: dict[str, list[Run]], metric: str, single_run: bool = False) -> None:
     """One metric: its healthy band in green, then each group's mean line (min–max band over seeds).
 
-    Runs of unequal length are averaged over the runs that reached each iteration (`figure_style.seed_band`).
+    Runs of unequal length are averaged over the runs that reached each iteration (`plots.style.seed_band`).
     """
     title, ylabel, healthy = HEALTHY[metric]
     if healthy is not None:
@@ -97,3 +97,5 @@ def outside_bands(runs: list[Run]) -> dict[str, list[tuple[int, float]]]:
             found[metric] = out
     return found
 
+
+__all__ = ["as_groups", "BANDS", "dashboard", "HEALTHY", "HEALTHY_COLOUR", "outside_bands", "panel"]

@@ -51,7 +51,7 @@ class Failure:
     """One bug: what is broken, how to reproduce it, and the number on the dashboard that shows it."""
     what: str                                   # the broken setting, in words
     changes: dict = field(default_factory=dict)  # config fields changed from the healthy run
-    overrides: dict = field(default_factory=dict)  # engine functions swapped (trainer.PPO_FUNCTIONS)
+    overrides: dict = field(default_factory=dict)  # functions swapped (rl.update.PPO_FUNCTIONS)
     tweak: Callable[[Models], None] | None = None  # applied to a copy of the starting models
     metric: str = ""                            # the history metric that shows the bug
     reduce: str = "mean"                        # "first", "last", "mean" (over iterations) or "delta" (last − first)
@@ -190,3 +190,8 @@ def mystery_shows(exercise: str, runs: dict[str, list[Run]], healthy: list[Run])
     """Whether the mystery runs carry their secret recipe's signature against `healthy` (without naming it)."""
     (group,) = runs.values()
     return signature(MYSTERIES[exercise], group, healthy)["shows"]
+
+
+__all__ = ["broken_config", "broken_runs", "DISGUISES", "dropout_on", "Failure", "FAILURES", "flipped_gae",
+           "flipped_group_advantages", "healthy_config", "healthy_runs", "MYSTERIES", "mystery_runs", "mystery_shows",
+           "read_metric", "recipe", "signature"]

@@ -32,7 +32,7 @@ BY = {  # by → (key in the inspected batch, colour-bar label)
 def ratio_after_update(models: Models, config: PPOConfig, inspected: dict, updates: int) -> torch.Tensor:
     """r_t = exp(log π_θ − log π_old) on the inspected tokens after `updates` Adam steps of the engine.
 
-    π_old sampled the batch; π_θ is a copy of the policy after `updates` calls of `trainer.ppo_step`
+    π_old sampled the batch; π_θ is a copy of the policy after `updates` calls of `update.ppo_step`
     on the whole batch (one minibatch, a fresh Adam). `updates=0` recomputes π_old on the same
     tokens: exactly 1 everywhere, unless something random (dropout) is switched on.
     """
@@ -91,3 +91,6 @@ def show_tokens(run_or_batch, by: str = "ratio", prompts: list[str] | None = Non
         after = f" after {plural(stats['updates'], 'update')}" if by == "ratio" else ""
         title = f"{label.split(' =')[0].split(' (')[0]} of every response token{after}"
     return token_heatmap(stats["tokens"], stats[key].detach().float().numpy(), title, label, stats["batch"].prompts)
+
+
+__all__ = ["BY", "ratio_after_update", "show_tokens", "token_stats"]

@@ -161,3 +161,7 @@ class Labeller:
                   "'right' on each pair, then rerun this cell to use your own taste.")
         answers = [a if a is not None else d for a, d in zip(self.answers, self.default or self.answers)]
         return [(left, right) if a == "left" else (right, left) for (left, right), a in zip(self.pairs, answers)]
+
+
+__all__ = ["clip_explorer", "config_slider", "gae_explorer", "Labeller", "slider_range", "temperature_explorer",
+           "value_loss_explorer"]

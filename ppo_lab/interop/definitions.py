@@ -67,9 +67,18 @@ def verl_unknown(names) -> list[str]:
     return unknown
 
 
+def hydra_quoted(text: str) -> str:
+    """`text` as a single-quoted string of Hydra's override grammar that verl's config holds as the same text once
+    OmegaConf resolves it: a run of k backslashes before a quote or before `${` (an interpolation) becomes 2k + 1
+    (the last escapes it), and k at the end 2k; any other character, `$(…)` and spaces included, stays as it is."""
+    inner = re.sub(r"(\\*)('|\$\{)", lambda m: "\\" * (2 * len(m.group(1)) + 1) + m.group(2), text)
+    inner = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, inner)
+    return f"'{inner}'"
+
+
 def verl_override(key: str, value) -> str:
     """`key=value` as Hydra reads it: true/false, null, numbers as Python writes them, lists, dicts of plain
-    words, other text quoted where it is not a plain word."""
+    words, other text as a plain word where it is one, else quoted (`hydra_quoted`)."""
     if isinstance(value, bool):
         return f"{key}={str(value).lower()}"
     if value is None:
@@ -77,13 +86,13 @@ def verl_override(key: str, value) -> str:
     if isinstance(value, (int, float)):
         return f"{key}={value!r}"
     if isinstance(value, (list, tuple)):
-        return f"{key}=[{','.join(repr(v) for v in value)}]"
+        return f"{key}=[{','.join(hydra_quoted(v) if isinstance(v, str) else repr(v) for v in value)}]"
     if isinstance(value, dict):   # a node the yaml leaves out, added with `+key={a:1,b:x}`
         return f"{key}={{{','.join(f'{k}:{v}' for k, v in value.items())}}}"
     text = str(value)
     if re.fullmatch(r"[\w./-]+", text) and text not in ("true", "false", "null"):
         return f"{key}={text}"
-    return f"{key}='" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return f"{key}={hydra_quoted(text)}"
 
 
 # ------------------------------------------------------------------ OpenRLHF
@@ -134,3 +143,7 @@ def trl_names(name: str) -> set[str]:
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
     args = init.args.posonlyargs + init.args.args + init.args.kwonlyargs
     return fields | {f"{a.arg}=" for a in args if a.arg != "self"}
+
+
+__all__ = ["INSTALL", "missing", "openrlhf_flags", "openrlhf_parser", "package_dir", "PACKAGES", "trl_config",
+           "trl_names", "verl_config", "verl_override", "verl_unknown", "hydra_quoted"]

@@ -13,22 +13,36 @@ import json
 import math
 import os
 import random
-import re
 import shlex
 import shutil
+import tempfile
 
-from ..config import PPOConfig
+from ..config import ConfigError, PPOConfig
 from ..world import assets, verifiable
 from ..world.assets import AssetError, load_tokenizer
 from ..world.models import classifier_score
 from ..world.prompts import fitting, token_lengths, world_prompts
 from . import mapping as engines
-from .definitions import verl_override
+from .definitions import hydra_quoted, verl_override
 from .mapping import program
 
 PASS_THROUGH = "{% for m in messages %}{{ m.content }}{% endfor %}"   # a base model's prompt, as it is
 LAUNCH = {"verl": "launch.sh", "openrlhf": "launch.sh", "trl": "train.py"}
 LOCAL = ("models/", "data/", "reward.py", "reward_func.py")   # the launch folder's own files
+
+
+class ScriptValue(str):
+    """A value the launch script works out when it runs: `$GPUS`, `$MICRO`, or `$PWD/<a file of the launch
+    folder>`. It is the only text that expands in launch.sh; every other value, whatever it holds (a folder named
+    `o'brien $(touch x)`), is written as a literal for the shell and for Hydra."""
+
+
+GPUS, MICRO = ScriptValue("$GPUS"), ScriptValue("$MICRO")
+
+
+def in_launch_folder(path: str) -> ScriptValue:
+    """A file of the launch folder by its whole path, as Ray's workers need it: `$PWD/<path>`."""
+    return ScriptValue(f"$PWD/{path}")
 
 
 def micro_batch(config: PPOConfig, gpus: int = 1) -> int:
@@ -44,7 +58,7 @@ def extras(config: PPOConfig, engine: str) -> list[tuple[str, object, str]]:
 
 
 def verl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
-    micro = "$MICRO"   # worked out by the launch script for its $GPUS
+    micro = MICRO   # worked out by the launch script for its $GPUS
     rows = [
         ("data.train_files", "data/train.jsonl", "verl reads prompts from files"),
         ("data.val_files", "data/test.jsonl", "and validates on a file"),
@@ -60,7 +74,7 @@ def verl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
         ("actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu", micro, "the same for Phase I's pass"),
         ("actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", micro, "and the reference's"),
         ("actor_rollout_ref.actor.optim.weight_decay", 0.0, "ours is Adam without weight decay"),
-        ("trainer.n_gpus_per_node", "$GPUS", "GPUs on the machine (GPUS=…, default 1)"),
+        ("trainer.n_gpus_per_node", GPUS, "GPUs on the machine (GPUS=…, default 1)"),
         ("trainer.nnodes", 1, "one machine"),
         ("trainer.logger", ["console"], "print the metrics (add wandb to keep them)"),
         ("trainer.val_before_train", program(c), "held-out accuracy before the first update (ours: with a reward "
@@ -74,12 +88,12 @@ def verl_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
 
 
 def openrlhf_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
-    micro = "$MICRO"   # worked out by the launch script for its $GPUS
+    micro = MICRO   # worked out by the launch script for its $GPUS
     rows = [("--data.prompt_dataset", "data/train.jsonl", "the prompts, one JSON object per line"),
             ("--data.input_key", "input", "the prompt's key in it"),
-            ("--actor.num_gpus_per_node", "$GPUS", "GPUs on the machine (GPUS=…, default 1)"),
-            ("--ref.num_gpus_per_node", "$GPUS", "the reference shares them"),
-            ("--vllm.num_engines", "$GPUS", "generation runs in vLLM, one engine per GPU (colocated)"),
+            ("--actor.num_gpus_per_node", GPUS, "GPUs on the machine (GPUS=…, default 1)"),
+            ("--ref.num_gpus_per_node", GPUS, "the reference shares them"),
+            ("--vllm.num_engines", GPUS, "generation runs in vLLM, one engine per GPU (colocated)"),
             ("--vllm.gpu_memory_utilization", 0.4, "vLLM shares the GPUs with training"),
             ("--train.colocate_all", True, "every model on the same GPUs"),
             ("--train.micro_batch_size", micro, "completions per GPU per pass"),
@@ -89,7 +103,7 @@ def openrlhf_extras(c: PPOConfig) -> list[tuple[str, object, str]]:
             ("--actor.adam.betas", (0.9, 0.999), "ours are Adam's defaults"),
             ("--actor.adam.eps", 1e-5, "as ours")]
     if c.has_critic:
-        rows += [("--critic.num_gpus_per_node", "$GPUS", "the critic shares them"),
+        rows += [("--critic.num_gpus_per_node", GPUS, "the critic shares them"),
                  ("--critic.lr_scheduler", "constant", "as the actor's"), ("--critic.lr_warmup_ratio", 0.0, ""),
                  ("--critic.adam.betas", (0.9, 0.999), ""), ("--critic.adam.eps", 1e-5, "")]
     return rows
@@ -270,19 +284,29 @@ def eos_text(config: PPOConfig) -> str:
 
 
 # ------------------------------------------------------------------ the launch script
-def shell_word(text: str) -> str:
-    """A word for the launch script: quoted, except that $GPUS and $PWD expand."""
-    if "$" in text or ("'" in text and not re.search(r'["`\\!]', text)):
-        return f'"{text}"'
-    return shlex.quote(text)
+def shell_words(value) -> str:
+    """A value as one shell word: a literal in single quotes, except the script's own `$GPUS`, `$MICRO` and `$PWD`,
+    which expand (in double quotes: as one word, never as code)."""
+    if not isinstance(value, ScriptValue):
+        return shlex.quote(str(value))
+    if value in (GPUS, MICRO):
+        return f'"{value}"'
+    return '"$PWD"' + shlex.quote(value[len("$PWD"):])
+
+
+def verl_word(key: str, value) -> str:
+    """One Hydra override as a shell word: `key=value` in Hydra's grammar (`definitions.verl_override`), quoted for
+    the shell. A path in the launch folder is `key='<$PWD, quoted for Hydra when the script runs>/<path>'`."""
+    if value in (GPUS, MICRO) and isinstance(value, ScriptValue):
+        return shlex.quote(f"{key}=") + shell_words(value)
+    if isinstance(value, ScriptValue):
+        rest = hydra_quoted(value[len("$PWD"):])[1:]                    # "/models/…'" (no opening quote)
+        return shlex.quote(f"{key}='") + '"$HYDRA_PWD"' + shlex.quote(rest)
+    return shlex.quote(verl_override(key, value))
 
 
 def verl_words(settings: dict) -> list[str]:
-    words = []
-    for key, value in settings.items():
-        raw = isinstance(value, str) and value.startswith("$") and "/" not in value
-        words.append(f"{key}={value}" if raw else shell_word(verl_override(key, value)))
-    return words
+    return [verl_word(key, value) for key, value in settings.items()]
 
 
 def openrlhf_words(settings: dict) -> list[str]:
@@ -293,7 +317,7 @@ def openrlhf_words(settings: dict) -> list[str]:
             words.append(flag)
         elif value is not False and value is not None:
             values = value if isinstance(value, (list, tuple)) else (value,)
-            words.append(" ".join([flag, *(shell_word(repr(v) if isinstance(v, float) else str(v)) for v in values)]))
+            words.append(" ".join([flag, *(shell_words(repr(v) if isinstance(v, float) else v) for v in values)]))
     return words
 
 
@@ -306,16 +330,26 @@ def words_of(engine: str, settings: dict) -> list[str]:
     return verl_words(settings) if engine == "verl" else openrlhf_words(settings)
 
 
+# the launch folder ($PWD) quoted for Hydra as `definitions.hydra_quoted` quotes (an `x` keeps a trailing newline)
+HYDRA_PWD = ("HYDRA_PWD=$(python3 -c 'import re, sys; print(re.sub(r\"(\\\\*)(\\x27|\\$\\{)\", "
+             "lambda m: \"\\\\\" * (2 * len(m.group(1)) + 1) + m.group(2), sys.argv[1]), end=\"x\")' \"$PWD\")\n"
+             "HYDRA_PWD=${HYDRA_PWD%x}   # this folder, quoted for Hydra: verl's paths below are inside it\n")
+
+
 def launch_script(title: str, command: str, words: list[str], minibatch: int) -> str:
-    """The script: GPUS from the environment, the micro-batch it allows, then the command and its words."""
+    """The script: GPUS from the environment (a whole number ≥ 1, else exit 2), the micro-batch it allows, then the
+    command and its words. Only $GPUS, $MICRO and $PWD (verl: $HYDRA_PWD) expand; every other word is a literal."""
     lines = " \\\n    ".join([command, *words, '"$@"'])
     return (f"#!/usr/bin/env bash\n# {title}\n# GPUS=8 bash launch.sh  (default: one GPU); extra settings after it\n"
             f'set -euo pipefail\ncd "$(dirname "$0")"\nGPUS=${{GPUS:-1}}\n'
+            '[[ $GPUS =~ ^[1-9][0-9]*$ ]] || { echo "GPUS=$GPUS: valid: a whole number of GPUs, 1 or more '
+            '(e.g. GPUS=8)" >&2; exit 2; }\n'
             f"MINIBATCH={minibatch}   # completions per optimiser step (our minibatch_size), shared by the GPUs\n"
             '(( MINIBATCH % GPUS == 0 )) || { echo "GPUS=$GPUS must divide MINIBATCH=$MINIBATCH" >&2; exit 2; }\n'
             "MICRO=16   # completions per GPU per pass: the largest divisor of a GPU's share, up to 16\n"
             "while (( (MINIBATCH / GPUS) % MICRO )); do MICRO=$(( MICRO - 1 )); done\n"
-            f"{lines}\n")
+            + (HYDRA_PWD if any('"$HYDRA_PWD"' in w for w in words) else "")
+            + f"{lines}\n")
 
 
 def trl_script(title: str, config_class: str, settings: dict, config: PPOConfig) -> str:
@@ -346,7 +380,8 @@ def settings_with_extras(config: PPOConfig, engine: str) -> tuple[engines.Transl
     if engine == "verl":
         settings["trainer.experiment_name"] = f"seed{config.seed}"
     if engine != "trl":   # Ray's workers need whole paths: the launch script's folder is $PWD
-        settings = {k: f"$PWD/{v}" if isinstance(v, str) and v.startswith(LOCAL) else v for k, v in settings.items()}
+        settings = {k: in_launch_folder(v) if isinstance(v, str) and v.startswith(LOCAL) else v
+                    for k, v in settings.items()}
     return translation, settings
 
 
@@ -412,10 +447,34 @@ def readme(config: PPOConfig, engine: str, translation: engines.Translation, pre
 
 
 # ------------------------------------------------------------------ the folder
+MARK = ".ppo_lab_export.json"   # what a launch folder of ours holds: the engine and the files it wrote
+
+
 def export(config: PPOConfig, engine: str, out: str, preset: str = "tiny") -> list[str]:
-    """Write the launch folder for `engine` to `out`; returns the files written (relative to `out`)."""
+    """Write the launch folder for `engine` to `out`; returns the files written (relative to `out`).
+
+    `out` must be new, empty, or a previous export of ours (replaced whole, and said so): a folder with anything
+    else in it is refused, never written into. The folder is written beside `out` and renamed into place, so an
+    interrupted or concurrent export never leaves a mixture of two exports."""
     translation, settings = settings_with_extras(config, engine)   # ConfigError where the engine has no trainer
-    os.makedirs(out, exist_ok=True)
+    for field in ("policy", "reward_model"):                          # a missing model folder: AssetError
+        if not (field == "reward_model" and program(config)):
+            assets.resolve(getattr(config, field), field)
+    previous = previous_export(out)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=os.path.dirname(os.path.abspath(out)))
+    try:
+        files = write_folder(config, engine, translation, settings, preset, staging)
+        move_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if previous:
+        print(f"replaced the previous export in {out} ({previous['engine']}, {len(previous['files'])} files)")
+    return files
+
+
+def write_folder(config: PPOConfig, engine: str, translation, settings: dict, preset: str, out: str) -> list[str]:
+    """Every file of the launch folder into `out`, then the mark that says it is ours."""
     title = f"PPO Lab's {preset!r} run on {engines.TITLES[engine]} ({translation.trainer})"
     if engine == "trl":
         text = trl_script(title, translation.trainer, settings, config)
@@ -428,7 +487,54 @@ def export(config: PPOConfig, engine: str, out: str, preset: str = "tiny") -> li
     source = reward_source if program(config) else classifier_source
     write_text(out, REWARD_FILE[engine], source(config, engine, eos_text(config)))
     copy_bundled(config, out)
-    return sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
+    files = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
+    write_text(out, MARK, json.dumps({"engine": engine, "preset": preset, "files": files}, indent=1) + "\n")
+    return files
+
+
+def previous_export(out: str) -> dict | None:
+    """The mark of a previous export in `out` ({"engine", "files"}), or None where `out` is new or empty;
+    ConfigError where `out` holds anything else (a file, or a folder we did not make)."""
+    if not os.path.lexists(out):
+        return None
+    if not os.path.isdir(out) or os.path.islink(out):
+        raise ConfigError(f"--out={out!r} is not a folder; valid: a new folder, or a previous export of ours")
+    found = sorted(os.listdir(out))
+    if not found:
+        return None
+    try:
+        with open(os.path.join(out, MARK), encoding="utf-8") as f:
+            mark = json.load(f)
+        ours = set(mark["files"]) | {MARK}
+    except (OSError, ValueError, KeyError, TypeError):
+        mark, ours = None, set()
+    foreign = [os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs]
+    foreign = sorted(set(foreign) - ours)
+    if mark is None or foreign:
+        shown = ", ".join(foreign[:5] or found[:5]) + (" …" if len(foreign or found) > 5 else "")
+        raise ConfigError(f"--out={out!r} holds files that are not a launch folder of ours ({shown}); an export "
+                          "never writes into a folder it did not make. Valid: a new or empty folder, or a previous "
+                          "export (it is replaced whole)")
+    return mark
+
+
+def move_into_place(staging: str, out: str) -> None:
+    """Rename the written folder to `out`; a previous export (or an empty folder) there is renamed away first and
+    removed once the new one is in place (put back if it cannot be), so `out` always holds one whole export."""
+    old = None
+    if os.path.lexists(out):
+        old = os.path.join(tempfile.mkdtemp(prefix=".replaced-", dir=os.path.dirname(os.path.abspath(out))), "out")
+        os.rename(out, old)
+    try:
+        os.rename(staging, out)
+    except OSError as e:                      # another export put a folder there in between
+        if old and not os.path.lexists(out):
+            os.rename(old, out)
+        raise ConfigError(f"--out={out!r}: another export wrote the folder at the same time ({e.strerror}); "
+                          "run the export again") from None
+    finally:
+        if old:
+            shutil.rmtree(os.path.dirname(old), ignore_errors=True)
 
 
 def write_text(out: str, name: str, text: str) -> None:
@@ -443,3 +549,11 @@ def copy_bundled(config: PPOConfig, out: str) -> None:
     for name in {config.policy, config.reward_model} & set(assets.BUNDLED):
         shutil.copytree(os.path.join(assets.ASSETS_DIR, name), os.path.join(out, "models", name),
                         dirs_exist_ok=True)
+
+__all__ = ["ADAPTERS", "ALWAYS_DIFFERENT", "answer", "CLASSIFIER_ADAPTERS", "classifier_source", "COMMANDS",
+           "copy_bundled", "drawn_prompts", "eos_text", "export", "extras", "HYDRA_PWD", "in_launch_folder", "INSTALL",
+           "LAUNCH", "launch_script", "launch_words", "LOCAL", "MARK", "micro_batch", "move_into_place",
+           "openrlhf_extras", "openrlhf_words", "PASS_THROUGH", "policy_tokenizer", "previous_export", "prompt_pool",
+           "readme", "record", "REWARD_FILE", "REWARD_NOTE", "reward_source", "ScriptValue", "settings_table",
+           "settings_with_extras", "shell_words", "trl_extras", "trl_script", "verl_extras", "verl_word", "verl_words",
+           "words_of", "write_data", "write_folder", "write_jsonl", "write_text"]

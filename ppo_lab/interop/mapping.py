@@ -2,10 +2,10 @@
 
 For every `PPOConfig` field and every engine, `MAP` holds either the engine's own settings — a name and how our
 value becomes theirs — or `Missing`, with the reason it has none. The names are those of the versions in
-`VERSIONS`, and the suite checks each against the installed engine (`engine_definitions`): verl's Hydra keys by
+`VERSIONS`, and the suite checks each against the installed engine (`interop.definitions`): verl's Hydra keys by
 composing its `ppo_trainer.yaml`, OpenRLHF's flags with its `train_ppo_ray.py` parser, TRL's fields on its config
 dataclasses. `translate(config, engine)` turns one of our configs into the engine's settings and lists what it
-cannot express; `engine_export` writes them out as a launch folder.
+cannot express; `interop.export` writes them out as a launch folder.
 """
 from __future__ import annotations
 
@@ -412,3 +412,10 @@ def names(engine: str) -> dict[str, tuple[str, ...]]:
                 for scope in item.scope or DEFAULT_SCOPE[engine]:
                     found.setdefault(scope, set()).add(item.name)
     return {scope: tuple(sorted(n)) for scope, n in found.items()}
+
+
+__all__ = ["ADAPTIVE", "cell", "check_engine", "choose", "DEFAULT_SCOPE", "DPO_FIELDS", "ENGINES", "grpo_loss_type",
+           "has_critic", "is_", "MAP", "Missing", "model_path", "names", "NEVER", "openrlhf_estimator", "per_prompt",
+           "PER_TOKEN_TARGET", "per_token_target", "PPO_REMOVED", "program", "prompts_per_rollout", "RECORDING_ONLY",
+           "RESAMPLES", "Row", "Setting", "steps_per_rollout", "table_rows", "TITLES", "trainer_of", "translate",
+           "Translation", "trl_kl_fits", "Unsupported", "VERL_KL", "VERSIONS"]

@@ -98,3 +98,6 @@ def broadcast_to_tokens(advantages: torch.Tensor, mask: torch.Tensor) -> torch.T
         raise ValueError(f"advantages must be one per completion, shape ({mask.shape[0]},) for a mask of shape "
                          f"{tuple(mask.shape)}; got shape {tuple(advantages.shape)}")
     return torch.where(mask.bool(), advantages[:, None], 0.0)                # (N, T)
+
+
+__all__ = ["broadcast_to_tokens", "gae", "group_advantages", "rloo_advantages", "same_scores", "whiten"]

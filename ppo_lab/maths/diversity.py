@@ -19,3 +19,6 @@ def distinct_n(texts: list[str], n: int = 2) -> float:
 def unique_fraction(texts: list[str]) -> float:
     """Fraction of texts that are different from every other: 1/len(texts) when all are the same."""
     return len(set(texts)) / len(texts) if texts else 0.0
+
+
+__all__ = ["distinct_n", "ngrams", "unique_fraction"]

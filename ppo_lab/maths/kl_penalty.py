@@ -30,3 +30,6 @@ def adaptive_kl_coef(kl_coef: float, kl: float, kl_target: float, horizon: int, 
     """
     error = min(max(kl / kl_target - 1.0, -0.2), 0.2)
     return kl_coef * (1.0 + error * n / horizon)
+
+
+__all__ = ["adaptive_kl_coef", "per_token_rewards", "sequence_rewards"]

@@ -128,3 +128,7 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.T
     lengths = mask.sum(dim=1)                                               # (N,)  valid tokens per completion
     row_means = row_sums / lengths.clamp(min=1)                             # (N,)  0 for an empty completion
     return row_means.sum() / (lengths > 0).sum().clamp(min=1)               # mean over non-empty completions
+
+
+__all__ = ["aggregate", "entropy", "kl_per_token", "logprobs_from_logits", "masked_mean", "masked_var", "policy_loss",
+           "ppo_loss", "value_loss"]

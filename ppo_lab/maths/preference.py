@@ -55,3 +55,6 @@ def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Ten
     stats = {"rewards/chosen": chosen.mean().item(), "rewards/rejected": rejected.mean().item(),
              "rewards/margins": z.mean().item(), "rewards/accuracies": (z > 0).float().mean().item()}
     return loss, stats
+
+
+__all__ = ["bradley_terry_loss", "dpo_loss", "kl_regularised_optimum", "sequence_logps"]

@@ -42,7 +42,7 @@ FILES = {"run": "run.json", "weights": "policy.safetensors"}
 MANIFEST = "manifest.json"
 ORPHAN_AGE = 3600  # seconds: a `.tmp-*` folder untouched this long was left by a crash, not a live writer
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ppo_lab/
-METHODS = ("ppo", "dpo")   # what a run is trained with (part of its key): trainer.train or dpo.train_dpo
+METHODS = ("ppo", "dpo")   # what a run is trained with (part of its key): ppo.train or dpo.train_dpo
 _WRITE_FAILURES_REPORTED: set[str] = set()  # cache folders whose failed write was already said (once each)
 
 
@@ -255,7 +255,7 @@ def try_store(run: Run, key: str, root: str) -> None:
 # ------------------------------------------------------------------ the one entry point
 def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, starting_weights: str | None = None,
                  method: str = "ppo", **train_kwargs) -> Run:
-    """`trainer.train(config, copy of models, ...)` (`method="dpo"`: `dpo.train_dpo`), or the same finished run
+    """`ppo.train(config, copy of models, ...)` (`method="dpo"`: `dpo.train_dpo`), or the same finished run
     loaded from the cache.
 
     Only finished runs are stored (not interrupted or NaN-stopped ones); runs with `overrides` or a learner's own
@@ -278,3 +278,8 @@ def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, s
     if run.status == "finished":
         try_store(run, key, root)
     return run
+
+
+__all__ = ["asset_checksums", "cache_dir", "cached_train", "code_checksum", "FILES", "last_touched", "load",
+           "MANIFEST", "METHODS", "OFF", "open_up", "ORPHAN_AGE", "PACKAGE_DIR", "read_entry", "readable_mode",
+           "remove_orphans", "run_key", "store", "try_store", "verify", "weights_checksum", "write_entry"]

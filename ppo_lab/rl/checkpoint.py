@@ -77,7 +77,7 @@ def check_folder(folder, option: str | None = None) -> None:
     """`checkpoint_dir` must be a folder you can write to, or a path where one can be created (it is created now).
 
     The CLI checks its folders here too: with `option` ("--out", "--checkpoint-dir") the message names that
-    option and ends with an example; without, it names `checkpoint_dir=` as `trainer.train` takes it.
+    option and ends with an example; without, it names `checkpoint_dir=` as `ppo.train` takes it.
     """
     path = os.fspath(folder)
     name, fix = (f"{option} {path!r}", f"e.g. {option} runs/demo") if option else \
@@ -212,3 +212,6 @@ def apply(folder, meta: dict, tensors: dict, policy, optimizer, generator: torch
 def _py_random_state() -> list:
     version, internal, gauss = random.getstate()
     return [version, list(internal), gauss]
+
+
+__all__ = ["apply", "check_folder", "CheckpointError", "PENDING", "read", "REQUIRED", "resumable", "save"]

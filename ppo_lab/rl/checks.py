@@ -115,3 +115,7 @@ def nan_report(error: Exception, it: int, start: int, done: int, config) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+__all__ = ["check_arguments", "check_context", "check_finite", "check_overrides", "check_weights", "checked_prompts",
+           "nan_report", "NonFiniteError", "plural", "prompt_pool"]

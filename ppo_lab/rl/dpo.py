@@ -255,3 +255,8 @@ def score_completions(models: Models, prompt_ids, prompt_mask, completion, mask)
     texts = models.tokenizer.batch_decode(torch.where(attention.bool(), ids, models.tokenizer.pad_token_id),
                                           skip_special_tokens=True)
     return reward_scores(models.reward_model, models.reward_tokenizer, models.tokenizer, ids, attention, texts)
+
+
+__all__ = ["batched_logps", "DPO_FUNCTIONS", "dpo_iteration", "dpo_step", "implicit_reward_accuracy",
+           "implicit_rewards", "pair_logps", "pair_rows", "pair_source", "prepare_dpo", "reference_logps",
+           "resolve_pairs", "reward_model_accuracy", "score_completions", "step_means", "train_dpo"]

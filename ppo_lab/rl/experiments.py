@@ -214,3 +214,8 @@ def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int =
             cost[name]["seconds"] = min(cost[name]["seconds"], run.history[0]["time/iteration"])
             cost[name]["activation MB per minibatch"] = saved["bytes"] / minibatches / 1e6
     return cost
+
+
+__all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed", "family",
+           "family_table", "inspect_rollout", "interrupted", "iteration_cost", "MODEL_FIELDS", "OUTSIDE_TRAINING",
+           "over_seeds", "saved_activation_bytes"]

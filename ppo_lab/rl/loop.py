@@ -157,3 +157,7 @@ def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
     checkpoint.apply(folder, state, tensors, run.models.policy, optimizer, generator)
     run.history, run.samples = state["history"], state["samples"]
     return state["kl_coef"], state["iteration"] + 1
+
+
+__all__ = ["draw_prompts", "finish", "functions", "INTERRUPTED", "log_iteration", "progress_bar", "ready_to_start",
+           "restore", "resume_point", "Run", "run_loop", "save_state", "seed_everything", "stop"]

@@ -17,7 +17,7 @@ from ..world.models import Models
 from ..world.verifiable import ProgramReward, exact_match, prompts
 from .rollout import Rollout, complete, reward_scores
 
-if TYPE_CHECKING:  # trainer imports this module, so Run is imported for the annotation only
+if TYPE_CHECKING:  # rl.loop imports this module, so Run is imported for the annotation only
     from .loop import Run
 
 
@@ -145,3 +145,7 @@ def held_out_stats(models, config, iteration: int) -> dict:
         sampled = accuracy(lm, models.tokenizer, held_out, config.response_length, config.temperature)
     greedy = accuracy(lm, models.tokenizer, held_out, config.response_length, None)
     return {"env/accuracy": sampled, "env/accuracy_greedy": greedy}
+
+
+__all__ = ["accuracy", "explained_variance", "family_stats", "gold_model_stats", "held_out_stats", "judge",
+           "record_samples", "rollout_stats", "samples_correct", "summarise", "zero_std_groups"]

@@ -32,3 +32,6 @@ def optimiser_step(model, opt, loss, lr: float, bar=None, step: int = 0) -> None
     opt.zero_grad(set_to_none=True)
     if bar is not None and step % 20 == 0:
         bar.set_postfix(loss=f"{loss.item():.3f}")
+
+
+__all__ = ["adam", "lr_at", "optimiser_step"]

@@ -178,3 +178,7 @@ def guarded_iteration(models: Models, optimizer, prompts, config, kl_coef, gener
             raise
     check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
     return batch, stats
+
+
+__all__ = ["critic_free_advantages", "guarded_iteration", "informative_groups", "iteration", "prepare",
+           "rewards_and_advantages", "train"]

@@ -167,3 +167,7 @@ class PairStream:
             self.order = torch.cat([self.order, torch.randperm(len(self.pairs), generator=self.generator)])
         idx, self.order = self.order[:n], self.order[n:]
         return self.pairs.take(idx)
+
+
+__all__ = ["checked_rows", "completion_ids", "concatenate", "encode_pairs", "eval_config", "human_pairs",
+           "pair_config", "Pairs", "pairs_from_rollout", "PairStream", "policy_pairs"]

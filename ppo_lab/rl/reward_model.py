@@ -143,3 +143,6 @@ def pairs_by_taste(pairs: list[tuple], prefers_positive: bool) -> list[tuple]:
     """Human (positive, negative) pairs relabelled by a rule: kept for a positive taste, swapped for a negative one."""
     return list(pairs) if prefers_positive else [(rejected, chosen) for chosen, rejected in pairs]
 
+
+__all__ = ["crop", "encode_batch", "encode_pairs", "fraction_chose", "normalise_reward", "pairs_by_taste",
+           "pairwise_accuracy", "raw_scores", "reward_model_from_lm", "standardise", "train_reward", "window"]

@@ -238,3 +238,8 @@ def rollout(models, prompts: list[str], config) -> Rollout:
     return Rollout(list(prompts), completions, ids, attention_mask, response, mask,
                    logprobs, ref_logprobs, values.float(), scores, entropy(logits, mask).item(),
                    readable(response, tokenizer), gold_judge=gold_judge_of(models.reward_model))
+
+
+__all__ = ["complete", "completion_mask", "encode_prompts", "END_MARK", "generate", "gold_judge_of", "position_ids",
+           "positive_threshold", "readable", "response_logits", "response_logprobs", "reward_scores", "Rollout",
+           "rollout", "sample", "token_texts", "until_end_of_text"]

@@ -116,3 +116,6 @@ def objective_terms(models: Models, batch: Rollout, advantages, returns, config:
         weighted["KL  β·KL"] = (terms["kl"], config.kl_coef * terms["kl"])
     return {name: {"value": raw.item(), "weighted": w.item(), "grad_norm": grad_norm(w, params)}
             for name, (raw, w) in weighted.items()}
+
+
+__all__ = ["grad_norm", "loss_terms", "minibatch_terms", "objective_terms", "PPO_FUNCTIONS", "ppo_step"]

@@ -361,7 +361,7 @@ def load_tokenizer(name: str, field: str = "policy"):
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
     tokenizer.padding_side = "left"
     # Whole reviews are tokenised, then cropped to the context (reward-model training, notebook 01); nothing
-    # longer ever reaches a model (`trainer.check_context`). So transformers' once-per-tokenizer warning
+    # longer ever reaches a model (`rl.checks.check_context`). So transformers' once-per-tokenizer warning
     # "Token indices sequence length is longer than … (820 > 64)" is marked as given: no id changes.
     if isinstance(getattr(tokenizer, "deprecation_warnings", None), dict):
         tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
@@ -377,3 +377,8 @@ def check_vocabulary(tokenizer, model, name: str, field: str) -> None:
                          "tokenizer_config.json from the model you trained it from, or use the bundled "
                          f"{field}='{bundled_alternative(field)}'")
 
+
+__all__ = ["AssetError", "ASSETS_DIR", "build_figures", "BUNDLED", "bundled_alternative", "check_vocabulary",
+           "folder_problem", "from_pretrained", "HUB_TIMEOUT_S", "hub_unreachable", "JSON_FILES", "LOAD_KWARGS",
+           "load_tokenizer", "MANIFEST_FILE", "PICKLED_WEIGHTS", "quiet_loading", "read_manifest", "resolve",
+           "RESTORE", "sha256", "TOKENIZER_FILES", "VALUE_HEAD_FILE", "verify_bundled"]

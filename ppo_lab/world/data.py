@@ -156,3 +156,7 @@ def shared_prompt_pairs(reviews: list[Review], min_words: int = 2, max_words: in
         triples += [(prompt, c, r) for c, r in zip(positive, negative)]
     rng.shuffle(triples)
     return triples
+
+
+__all__ = ["clean", "csv_path", "HELD_OUT_PERCENT", "is_held_out", "lm_documents", "load_reviews", "make_prompts",
+           "preference_pairs", "Review", "sentences", "shared_prompt_pairs", "split"]

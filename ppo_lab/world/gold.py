@@ -21,3 +21,6 @@ def gold_scores(texts: list[str]) -> list[float]:
     """VADER's compound sentiment in [−1, 1] for each text (> 0.05 reads as positive)."""
     analyzer = _vader()
     return [analyzer.polarity_scores(t)["compound"] for t in texts]
+
+
+__all__ = ["gold_scores", "POSITIVE"]

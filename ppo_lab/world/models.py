@@ -1,6 +1,6 @@
 """The models of a PPO run: the policy (+ value head), its frozen reference, the reward model and tokenizers.
 
-Every model loads by name through `loading` (a bundled model, a local folder or a Hub name; safetensors
+Every model loads by name through `world.assets` (a bundled model, a local folder or a Hub name; safetensors
 only, no remote code); `models_from_config` builds a policy of any GPT-2 shape without a download.
 """
 from __future__ import annotations
@@ -183,3 +183,7 @@ def models_from_config(lm_config, device="cpu", reward_model: str = "tiny-reward
     torch.manual_seed(seed)
     policy = PolicyWithValueHead(fuse_gelu(GPT2LMHeadModel(lm_config)))
     return _with_reference_and_judge(policy, tok, reward_model, device)
+
+
+__all__ = ["autocast", "check_score_head", "classifier_score", "fuse_gelu", "load_models", "load_policy",
+           "load_reward_model", "Models", "models_from_config", "pick_device", "PolicyWithValueHead", "ValueHead"]

@@ -21,3 +21,6 @@ def token_lengths(tokenizer, pool: list[str]) -> list[int]:
 def fitting(pool: list[str], lengths: list[int], prompt_length: int) -> list[str]:
     """The prompts of at most `prompt_length` tokens, in their order."""
     return [p for p, n in zip(pool, lengths) if n <= prompt_length]
+
+
+__all__ = ["fitting", "token_lengths", "world_prompts"]

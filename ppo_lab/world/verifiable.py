@@ -169,3 +169,9 @@ def pass_at_k_curve(correct: torch.Tensor, ks, estimator=pass_at_k) -> dict[int,
     n = correct.shape[1]
     counts = correct.sum(dim=1).long().tolist()                                        # right answers per problem
     return {k: sum(estimator(n, c, k) for c in counts) / len(counts) for k in ks}
+
+
+__all__ = ["exact_match", "forgot_carry", "FORMAT_MAX_CHARS", "format_reward", "FORMAT_WEIGHT", "has_carry",
+           "HELD_OUT_FRACTION", "is_program", "no_signal_chance", "NUMBER", "OPERAND_MAX", "operands", "parse_answer",
+           "pass_at_k", "pass_at_k_curve", "problems", "ProgramReward", "PROGRAMS", "prompt", "prompts",
+           "sample_prompts", "SPLIT_SEED"]

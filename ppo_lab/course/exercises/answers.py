@@ -142,8 +142,8 @@ def _mistake(exercise: Exercise, answer) -> str | None:
 def check(name: str, answer, *, time_limit: float | None = TIME_LIMIT_S) -> Verdict:
     """Print whether `answer` is right (with a hint if not); a Verdict, true when right (shown as nothing).
 
-    A number may be of any numeric type (`exercise_bank_base.as_number`). An answer that is a function gets `time_limit`
-    seconds for each call (None: no limit); see `impl_checks_calls.call_with_limit`."""
+    A number may be of any numeric type (`bank.base.as_number`). An answer that is a function gets `time_limit`
+    seconds for each call (None: no limit); see `calls.call_with_limit`."""
     exercise = _exercise(name)
     if exercise.correct is None:
         print(f"{_header(name)} is checked by training: run lab.course.capstone.check_iteration(your_function).")
@@ -234,3 +234,7 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
     else:
         print("this run differs from the reference run")
     return reference, yours
+
+
+__all__ = ["check", "hint", "not_answered", "passed", "PROGRESS", "same_run", "solution", "train_yours", "use_impl",
+           "verdict"]

@@ -1,6 +1,6 @@
 """Calling a learner's function: a time limit on every call, and the `Verdict` a checker returns.
 
-Shared by `impl_checks` (`check_impl`), `exercises` (`check`) and `capstone` (`check_iteration`).
+Shared by `impl` (`check_impl`), `exercises` (`check`) and `capstone` (`check_iteration`).
 """
 from __future__ import annotations
 
@@ -120,3 +120,6 @@ class Verdict:
 
     def _ipython_display_(self) -> None:
         """Jupyter: nothing to add to the feedback already printed."""
+
+
+__all__ = ["call_with_limit", "limited", "TIME_LIMIT_S", "TimeUp", "Verdict"]

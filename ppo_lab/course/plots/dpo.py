@@ -43,3 +43,6 @@ def loss_and_weight(title: str, z_range: float = 6.0):
                legend=False)
     legend_below(fig, ax)
     return fig
+
+
+__all__ = ["loss_and_weight", "optimum_bars"]

@@ -4,7 +4,7 @@ The explorers in `widgets` redraw several of them.
 
 The curves of L_clip, the value loss and GAE are the package's own functions (`losses.policy_loss`,
 `losses.value_loss`, `advantages.gae`) evaluated on a grid, so the picture is the code the trainer runs.
-Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
+Built on the shared figure machinery in `plots.style`; `plots` re-exports them as `lab.plots.<name>`.
 """
 from __future__ import annotations
 
@@ -179,3 +179,7 @@ def term_bars(terms: dict[str, dict], title: str):
         style_axes(ax, label, "term of −L = −L_clip + c1·L_VF − c2·S", label, legend=False, grid="y")
     fig.suptitle(title)
     return fig
+
+
+__all__ = ["CLIP_CASES", "clip_explorer_figure", "clip_objective", "F64", "gae_figure", "gae_lines", "per_token",
+           "ppo_cycle_diagram", "term_bars", "TINY", "value_loss_curves", "value_loss_figure", "values_vs_returns"]

@@ -3,7 +3,7 @@ model's accuracy and score histogram (notebook 01), a sweep's grid of final valu
 (KL, reward), proxy reward against the gold judge, the k1/k3 KL estimates (06), a metric against seconds of
 training (09), and a table of completions to read (00).
 
-Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
+Built on the shared figure machinery in `plots.style`; `plots` re-exports them as `lab.plots.<name>`.
 """
 from __future__ import annotations
 
@@ -156,3 +156,7 @@ def text_table(rows, columns: list[str] | None = None):
     return (frame.style.hide(axis="index").format(precision=2)
             .set_properties(subset=text, **{"text-align": "left", "white-space": "normal"})
             .set_table_styles([{"selector": "th", "props": "text-align: left"}]))
+
+
+__all__ = ["against_time", "curves", "heatmap", "kl_estimators", "pairwise_accuracy_curves", "proxy_vs_gold",
+           "reward_vs_kl", "score_histogram", "text_table"]

@@ -5,7 +5,7 @@ of one seed is its line alone, labelled "(1 seed)" (no band: there is no spread 
 the figure (`legend_below`), never over the data. Figures are at most 10 inches wide, so the notebook shows
 them at about their own size and no label falls under 9 pt.
 
-The figures themselves live by topic in `mechanics_figures`, `token_figures` and `result_figures` (and
+The figures themselves live by topic in `plots.mechanics`, `plots.tokens` and `plots.results` (and
 `dashboard`); `plots` re-exports them all, with this machinery, as `lab.plots.<name>`.
 """
 from __future__ import annotations
@@ -229,3 +229,8 @@ def seed_band(ax, runs, metric: str, label: str, color=None, single_run: bool = 
     series = [r.metric(metric) if smooth == 1 else moving_mean(r.metric(metric), smooth) for r in runs if r.history]
     x = np.arange(max((len(s) for s in series), default=0))
     return draw_band(ax, x, series, runs_label(label, runs, single_run), color, **line_kw)
+
+
+__all__ = ["BAND", "draw_band", "group_label", "legend_below", "metric_label", "metric_title", "metric_unit",
+           "METRICS", "moving_mean", "ragged", "runs_label", "seed_band", "seed_label", "seeds_note", "short_status",
+           "style_axes", "wrapped"]

@@ -1,7 +1,7 @@
 """Figures token by token: each token of a completion on a box coloured by its value (notebook 02's token
 inspector, `token_view.show_tokens`), and the next-token distribution at one temperature (notebook 05's explorer).
 
-Built on the shared figure machinery in `figure_style`; `plots` re-exports them as `lab.plots.<name>`.
+Built on the shared figure machinery in `plots.style`; `plots` re-exports them as `lab.plots.<name>`.
 """
 from __future__ import annotations
 
@@ -98,3 +98,6 @@ def next_token_figure(tokens: list[str], probs, temperature: float, entropy: flo
     style_axes(ax, f"Next token after {prompt!r}: entropy S = {entropy:.2f} nats", "next token (the most likely ones)",
                "probability π(token | prompt)\n(scale follows T)", grid="y")
     return fig
+
+
+__all__ = ["mono_char_inches", "next_token_figure", "robust_limit", "TOKEN_FONT", "token_heatmap", "token_lines"]

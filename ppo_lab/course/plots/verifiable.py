@@ -53,3 +53,6 @@ def pass_at_k_curves(curves: dict, title: str):
     style_axes(ax, title, "k (answers sampled per sum)", "pass@k: a right one among k (held-out sums)", legend=False)
     legend_below(fig, ax)
     return fig
+
+
+__all__ = ["eval_curves", "eval_points", "pass_at_k_curves"]

@@ -16,4 +16,5 @@ if len(EXERCISES) != sum(len(nb.EXERCISES) for nb in _NOTEBOOKS):
 if any(not name.startswith(nb.__name__[-2:] + ".") for nb in _NOTEBOOKS for name in nb.EXERCISES):
     raise ValueError("an exercise lives in the module of another notebook: nbNN holds exercises 'NN.*'")
 
+
 __all__ = ["EXERCISES", "Exercise"]

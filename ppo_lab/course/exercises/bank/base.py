@@ -1,7 +1,7 @@
 """What an exercise is, and how an answer is read: the `Exercise` record, number parsing, checker builders
 (`numeric` for a one-number answer, `matches` for a small function, `gives` and `says` for known slips).
 
-Every module of the bank (`exercise_bank_00_03`, ...) builds its exercises from these; `exercises` (the machinery)
+Every module of the bank (`nb00`, ...) builds its exercises from these; `exercises` (the machinery)
 re-exports `Exercise`.
 """
 from __future__ import annotations
@@ -132,3 +132,6 @@ def gives(value, *args) -> Callable[[object], bool]:
 def says(*texts: str) -> Callable[[object], bool]:
     """A checker (or a slip detector) of a text answer: one of `texts` (any case, spaces ignored)."""
     return lambda a: str(a).replace(" ", "").lower() in texts
+
+
+__all__ = ["as_number", "as_numbers", "close", "Exercise", "gives", "matches", "near", "numeric", "says"]

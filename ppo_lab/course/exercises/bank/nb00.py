@@ -41,3 +41,6 @@ EXERCISES = {
                   (gives(2.0, torch.tensor([0.5, -1.0, 2.0, 0.0]), 0.0),
                    "That counts the scores above the threshold; the fraction divides by the number of scores."))),
 }
+
+
+__all__ = ["EXERCISES"]

@@ -40,3 +40,6 @@ EXERCISES = {
                   (gives(math.exp(2), 2, 0), ("A probability stays between 0 and 1: squash the difference with the "
                                               "sigmoid σ(x) = 1 / (1 + e^(−x)).")))),
 }
+
+
+__all__ = ["EXERCISES"]

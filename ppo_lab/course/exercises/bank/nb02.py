@@ -36,3 +36,6 @@ EXERCISES = {
                   (gives([2.0], [0.0], [2.0], 0.5),
                    "δ_t = r_t + γ·V_{t+1} − V_t: the target minus the prediction, not the other way round."))),
 }
+
+
+__all__ = ["EXERCISES"]

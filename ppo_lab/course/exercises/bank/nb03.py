@@ -36,3 +36,6 @@ EXERCISES = {
                   (gives(1.0, [0.5, 0.5, 0.5], [0.5, 1.5, -0.5]), ("Average the squared errors (divide by how many "
                                                                    "there are), don't only add them up.")))),
 }
+
+
+__all__ = ["EXERCISES"]

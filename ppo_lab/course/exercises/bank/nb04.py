@@ -42,3 +42,6 @@ EXERCISES = {
         mistakes=((gives(0.8, 0.5, 1.0, 0.2), "Take the MIN of the two terms (the pessimistic bound), not the max."),
                   (gives(1.2, 1.0, 2.0, 0.2), "Clip the ratio r to [1 − ε, 1 + ε], not the advantage A."))),
 }
+
+
+__all__ = ["EXERCISES"]

@@ -43,3 +43,6 @@ EXERCISES = {
                                                     "first, then take one ratio.")),
                   (gives(2 / 5, ["a b a", "b c"]), "Count distinct WORDS (split each text), not distinct texts."))),
 }
+
+
+__all__ = ["EXERCISES"]

@@ -48,3 +48,6 @@ EXERCISES = {
                                                    "logprob.")),
                   (gives(-math.exp(-1), -1.0, -2.0), "k3 = (r − 1) − log r is never negative: check the sign."))),
 }
+
+
+__all__ = ["EXERCISES"]

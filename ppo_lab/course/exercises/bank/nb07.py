@@ -112,3 +112,6 @@ EXERCISES["07.capstone"] = Exercise(
       "batch.values, batch.mask, config.gamma, config.lam), then whiten the advantages. Each epoch draws order = "
       "torch.randperm(config.batch_size, generator=generator); each minibatch does what lab.rl.ppo.ppo_step does.")),
     _CAPSTONE_SOLUTION, stars=3, minutes=45)
+
+
+__all__ = ["EXERCISES"]

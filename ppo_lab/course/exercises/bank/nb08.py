@@ -74,3 +74,6 @@ EXERCISES = {
                   (lambda fn: isinstance(fn(64, 16)["steps_per_generation"], float), ("Use whole numbers: batch_size "
                    "// minibatch_size, not /.")))),
 }
+
+
+__all__ = ["EXERCISES"]

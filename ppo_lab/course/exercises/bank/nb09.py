@@ -59,3 +59,6 @@ EXERCISES = {
         slips={1.0: "That is token_mean (or constant): every valid token weighs the same. sequence_mean differs.",
                0.2: "Upside down: the SHORT completion's tokens carry more weight each."}),
 }
+
+
+__all__ = ["EXERCISES"]

@@ -55,3 +55,6 @@ EXERCISES = {
         slips={0.6: "That is the margin r_w − r_l. Bradley–Terry turns it into a probability with σ.",
                round(_sigmoid(0.2), 4): "r_w − r_l = 0.4 − (−0.2): subtracting a negative adds."}),
 }
+
+
+__all__ = ["EXERCISES"]

@@ -66,3 +66,6 @@ EXERCISES = {
                0.31: "That is the greedy accuracy if 'no carry' is the model's favourite; one SAMPLED answer is right "
                      "30 % of the time on carried sums."}),
 }
+
+
+__all__ = ["EXERCISES"]

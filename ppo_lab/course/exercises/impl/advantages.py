@@ -161,3 +161,6 @@ def _rloo_cases() -> list[Case]:
 
 
 BATTERIES = {"gae": _gae_cases, "group_advantages": _group_cases, "rloo_advantages": _rloo_cases}
+
+
+__all__ = ["BATTERIES", "DR_GRPO_HINT", "GAE_HINT", "GAE_PAD_HINT", "GROUP_HINT", "GRPO_HINT", "RLOO_HINT", "ZERO_HINT"]

@@ -71,3 +71,6 @@ def _garble(x, mask, gen, low, high) -> torch.Tensor:
 
 
 # ====================================================================== policy_loss
+
+
+__all__ = ["Case", "MASK_HINT"]

@@ -266,3 +266,6 @@ def _report(failures: list, most: int = 6) -> None:
     if len(failures) > shown:
         print(f"  … and {len(failures) - shown} more failed checks (the same message, or more of them); "
               "fix the ones above first.")
+
+
+__all__ = ["BATTERIES", "check_impl", "REFERENCES", "STATS"]

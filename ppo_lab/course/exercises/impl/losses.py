@@ -262,3 +262,6 @@ def _ppo_cases() -> list[Case]:
 
 BATTERIES = {"policy_loss": _policy_cases, "value_loss": _value_cases, "entropy": _entropy_cases,
              "kl_per_token": _kl_cases, "ppo_loss": _ppo_cases}
+
+
+__all__ = ["BATTERIES", "NAN_HINT", "VALUE_CLIP_HINT"]

@@ -93,3 +93,7 @@ def _sequence_cases() -> list[Case]:
 
 
 BATTERIES = {"dpo_loss": _dpo_cases, "sequence_logps": _sequence_cases}
+
+
+__all__ = ["BATTERIES", "BETA_HINT", "MASK_SUM_HINT", "MEAN_HINT", "NO_REF_HINT", "SIGN_HINT", "STABLE_HINT",
+           "STATS_HINT", "SUM_HINT"]

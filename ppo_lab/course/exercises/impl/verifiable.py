@@ -45,3 +45,6 @@ def _pass_cases() -> list[Case]:
 
 
 BATTERIES = {"pass_at_k": _pass_cases}
+
+
+__all__ = ["BATTERIES", "EDGE_HINT", "K_HINT", "OVERFLOW_HINT", "UNBIASED_HINT"]

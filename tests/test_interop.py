@@ -21,7 +21,7 @@ from ppo_lab.rl import rollout
 from ppo_lab.world import verifiable
 
 PRESETS = ("tiny", "gpt2", "arithmetic")
-SHELL = {"$GPUS": "1", "$PWD": "/launch"}
+SHELL = {"$GPUS": "1", "$HYDRA_PWD": "/launch", "$PWD": "/launch"}
 
 
 def need(engine: str) -> None:

@@ -1,0 +1,65 @@
+"""The course keeps to a small public API: every name a notebook reaches (`lab.<path>`) is exported by its module's
+`__all__` (and each folder on the way by its package's), never a name a module only re-imports; and the notebooks
+together reach at most MAX_NAMES names."""
+import json
+import pathlib
+import re
+import types
+
+import ppo_lab
+
+NOTEBOOKS = sorted((pathlib.Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+MAX_NAMES = 130   # the notebooks' reach today; lower it as notebooks move to fewer, larger helpers
+
+
+def reached(source: str) -> set[str]:
+    """The dotted paths after `lab.` in a cell, cut after the first object that is not a module
+    (`lab.plots.curves(...).savefig` → "plots.curves")."""
+    paths = set()
+    for dotted in re.findall(r"(?<![\w.])lab((?:\.[A-Za-z_]\w*)+)", source):
+        obj, path = ppo_lab, []
+        for part in dotted.strip(".").split("."):
+            if not isinstance(obj, types.ModuleType):
+                break
+            obj = getattr(obj, part, None)
+            path.append(part)
+            assert obj is not None, f"lab.{'.'.join(path)} does not exist"
+        paths.add(".".join(path))
+    return paths
+
+
+def notebook_names() -> dict[str, set[str]]:
+    """{dotted name: the notebooks that reach it}, modules left out."""
+    names = {}
+    for nb in NOTEBOOKS:
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                for path in reached("".join(cell["source"])):
+                    names.setdefault(path, set()).add(nb.stem[:2])
+    return {n: nbs for n, nbs in names.items()
+            if not isinstance(eval("ppo_lab." + n, {"ppo_lab": ppo_lab}), types.ModuleType)}
+
+
+def not_exported(path: str) -> str | None:
+    """The first step of `path` its module's `__all__` does not list (None: every step is exported)."""
+    obj = ppo_lab
+    for part in path.split("."):
+        if part not in getattr(obj, "__all__", ()):
+            return f"{obj.__name__}.__all__ lacks {part!r}"
+        obj = getattr(obj, part)
+    return None
+
+
+def test_every_name_a_notebook_reaches_is_exported():
+    missing = {path: why for path in notebook_names() if (why := not_exported(path))}
+    assert missing == {}
+
+
+def test_the_notebooks_reach_a_small_api():
+    names = notebook_names()
+    assert len(names) <= MAX_NAMES, sorted(names)
+
+
+def test_the_top_level_is_the_public_api_and_nothing_else():
+    top = {n for n in vars(ppo_lab) if not n.startswith("_")}
+    assert top == set(ppo_lab.__all__)
