@@ -267,11 +267,11 @@ def _check(info: FieldInfo, value):
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}={value!r} must be a non-empty string: a bundled name "
                               f"('tiny-gpt2', 'tiny-reward'), a model name or a local folder")
-        return value
-    if info.kind == "choice":
-        if value not in info.choices:
+        return str(value)
+    if info.kind == "choice":   # a text only (a numpy string scalar is one); an array is not a choice
+        if not isinstance(value, str) or value not in info.choices:
             raise ConfigError(f"{name}={value!r} is not valid; choose one of {list(info.choices)}")
-        return value
+        return str(value)
     if info.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{name}={value!r} must be True or False")

@@ -22,7 +22,7 @@ from ..rl.checks import plural
 from ..rl.experiments import interrupted
 from ..world.models import AssetError, load_models
 from .notebook_runner import find_notebooks, run_notebooks
-from .reports import DPO_FILES, TRAIN_FILES, write_sweep_report, write_train_report
+from .reports import DPO_FILES, TRAIN_FILES, report_prompts, write_sweep_report, write_train_report
 
 
 # ====================================================================== settings
@@ -93,6 +93,7 @@ def cmd_train(args) -> int:
     kwargs = checkpoint_kwargs(args)
     checkpoint.check_folder(args.out, "--out")
     models = load_models(config)
+    report_prompts(config, models, args.prompts)          # the before/after table's prompts exist: before training
     use_cache = not args.no_cache and not kwargs           # checkpoints are written only by a real training run
     run = cache.cached_train(config, models, use_cache=use_cache, progress=True, **kwargs)
     write_train_report(args.out, args.preset, args.prompts, config, models, run)
@@ -107,6 +108,7 @@ def cmd_dpo(args) -> int:
         config = config.replace(dpo_pairs=args.pairs)
     checkpoint.check_folder(args.out, "--out")
     models = load_models(config)
+    report_prompts(config, models, args.prompts)
     run = cache.cached_train(config, models, use_cache=not args.no_cache, method="dpo", progress=True)
     write_train_report(args.out, args.preset, args.prompts, config, models, run, method="dpo")
     return report_status(run, args.out, DPO_FILES)

@@ -12,6 +12,7 @@ import os
 
 import matplotlib.pyplot as plt
 
+from ..config import ConfigError
 from ..course import plots
 from ..course.dashboard import dashboard
 from ..rl.checks import prompt_pool
@@ -150,15 +151,26 @@ def write_train_report(out: str, preset: str, n_prompts: int, config, models, ru
                     os.path.join(out, "dashboard.png"))
     metrics = CURVES if method == "ppo" else DPO_CURVES
     if verifiable.is_program(config.reward_model):        # a program's reward is the fraction right (notebook 11)
-        metrics = ["gold/exact_match", "objective/kl", "env/response_length"]
+        metrics = ["gold/exact_match", "objective/kl", "env/response_length", "rewards/margins"]
+    metrics = [m for m in metrics if run.history and all(m in h for h in run.history)] or metrics[:1]
     fig = plots.curves({f"seed {config.seed}": [run]}, metrics,
                        f"{method.upper()}: {len(run.history)} iterations, preset {preset}", single_run=True,
                        xlabel="PPO iteration" if method == "ppo" else "DPO iteration")
     save_figure(fig, os.path.join(out, "curves.png"))
-    prompts = (verifiable.sample_prompts(n_prompts) if verifiable.is_program(config.reward_model)  # held-out sums
-               else prompt_pool(models.tokenizer, config)[:n_prompts])          # held-out review openings
+    prompts = report_prompts(config, models, n_prompts)
     with open(os.path.join(out, "samples.md"), "w") as f:
         f.write(samples_markdown(run, before_after(run, prompts, seed=config.seed)))
+
+
+def report_prompts(config, models, n: int) -> list[str]:
+    """The `n` held-out prompts of the before/after table: sums with a reward program, else review openings that
+    fit prompt_length. ConfigError (`--prompts`) where the pool holds fewer, checked before a run trains."""
+    program = verifiable.is_program(config.reward_model)
+    pool = verifiable.prompts("held_out") if program else prompt_pool(models.tokenizer, config)
+    if not 1 <= n <= len(pool):
+        what = "held-out sums" if program else f"held-out review openings of at most {config.prompt_length} tokens"
+        raise ConfigError(f"--prompts={n}: the pool has {len(pool)} {what}; valid: 1 to {len(pool)}")
+    return verifiable.sample_prompts(n) if program else pool[:n]
 
 
 def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: list[str], stopped: bool) -> str:

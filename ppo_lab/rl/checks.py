@@ -4,12 +4,15 @@ prompts before the first iteration, finite numbers during it, and what the learn
 from __future__ import annotations
 
 import inspect
+import re
 
 import torch
 
 from ..config import ConfigError, PPOConfig
+from ..world import verifiable
 from ..world.models import Models
 from ..world.prompts import fitting, token_lengths, world_prompts
+from .rollout import complete
 
 
 class NonFiniteError(FloatingPointError):
@@ -64,6 +67,25 @@ def check_context(models: Models, config: PPOConfig) -> None:
                           f"response_length ≤ {context}")
 
 
+def check_world(models: Models, config: PPOConfig) -> None:
+    """The policy can act in the config's world: an end-of-text token where completions stop there, and, with a
+    reward program, an answer that is a number to at least one of 8 held-out sums (greedy, no randomness used):
+    a policy that never answers with a number gets reward 0 on every completion and learns nothing."""
+    if config.stop_at_eos and models.tokenizer.eos_token_id is None:
+        raise ConfigError(f"stop_at_eos=True: the policy's tokenizer (policy={config.policy!r}) has no end-of-text "
+                          "token, so a completion cannot stop there; valid: stop_at_eos=False, or a policy whose "
+                          "tokenizer has one")
+    if not verifiable.is_program(config.reward_model):
+        return
+    probe = verifiable.sample_prompts(8)
+    answers = complete(models.policy.lm, models.tokenizer, probe, config.response_length, None)
+    if all(verifiable.parse_answer(a) is None for a in answers):
+        raise ConfigError(f"reward_model={config.reward_model!r} scores an answer that is a number, but "
+                          f"policy={config.policy!r} answers none of 8 held-out sums with one (e.g. {probe[0]!r} → "
+                          f"{answers[0]!r}), so every reward would be 0; valid: policy='tiny-arith' (the "
+                          "'arithmetic' preset), or a policy that answers sums")
+
+
 def prompt_pool(tokenizer, config: PPOConfig, prompts: list[str] | None = None) -> list[str]:
     """The held-out review openings that fit `prompt_length` tokens (or the caller's own prompts); with a reward
     program (notebook 11), the training sums (`verifiable.prompts("train")`)."""
@@ -88,6 +110,9 @@ def checked_prompts(tokenizer, config: PPOConfig, prompts) -> list[str]:
     for p in prompts:
         if not isinstance(p, str) or not p.strip():
             raise ConfigError(f"prompts: {p!r} is not a text; valid: a list of non-empty strings")
+        if verifiable.is_program(config.reward_model) and not re.fullmatch(r"[0-9]+\+[0-9]+=", p):
+            raise ConfigError(f"prompts: {p!r} is not a sum, and reward_model={config.reward_model!r} checks sums; "
+                              "valid: prompts of the form 'a+b=' with whole numbers, e.g. '47+68='")
         n = len(tokenizer(p)["input_ids"])
         if n > config.prompt_length:
             raise ConfigError(f"prompts: {p!r} has {n} tokens; valid: a non-empty text of at most "

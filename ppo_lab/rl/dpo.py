@@ -21,7 +21,17 @@ from ..config import ConfigError, PPOConfig
 from ..maths import losses, preference
 from ..world.models import Models, load_models
 from .checks import check_arguments, check_finite
-from .loop import Run, draw_prompts, functions, log_iteration, progress_bar, ready_to_start, run_loop, seed_everything
+from .loop import (
+    Run,
+    RunStopped,
+    draw_prompts,
+    functions,
+    log_iteration,
+    progress_bar,
+    ready_to_start,
+    run_loop,
+    seed_everything,
+)
 from .metrics import judge, rollout_stats
 from .optim import adam
 from .preference_pairs import (
@@ -95,6 +105,8 @@ def dpo_iteration(models: Models, optimizer, pool: list[str], source, config: PP
     logging = time.perf_counter() - (t_sampled if online else t0)   # VADER's judging, and offline the rollout
     if online:
         pairs = pairs_from_rollout(batch) if it % config.dpo_online_every == 0 or source is None else source
+        if len(pairs) == 0:
+            raise RunStopped(all_tied(len(batch.prompts) // 2, config))
     else:
         pairs = source.next(config.batch_size // 2)
     ref = reference_logps(models, pairs, fns)
@@ -156,6 +168,13 @@ def train_dpo(config: PPOConfig | None = None, pairs=None, models: Models | None
     return run_loop(run, bar, one_iteration)
 
 
+def all_tied(n: int, config: PPOConfig) -> str:
+    """Why a pair source gave no pair: every pair's two completions got the same score."""
+    return (f"all {n} pairs of the policy's completions tie under reward_model={config.reward_model!r} (both "
+            "completions of each got the same score), so none prefers one side and DPO has nothing to learn from; "
+            "valid: a reward model that ranks completions (e.g. reward_model='tiny-reward'), or dpo_pairs='human'")
+
+
 def resolve_pairs(config: PPOConfig, pairs) -> tuple[PPOConfig, list | None]:
     """(config with `dpo_pairs` set to the source used, your checked pairs or None); ConfigError on a bad source,
     an odd batch or minibatch size (a pair is two completions)."""
@@ -192,7 +211,10 @@ def pair_source(config: PPOConfig, rows, models: Models, pool, generator, progre
         return PairStream(human_pairs(models.tokenizer, config), generator)
     if config.dpo_pairs == "policy":
         n = config.iterations * config.batch_size // 2               # as many pairs as the run trains on
-        return PairStream(policy_pairs(models, pool, config, generator, n, progress), generator)
+        pairs = policy_pairs(models, pool, config, generator, n, progress)
+        if len(pairs) == 0:
+            raise RunStopped(all_tied(n, config))
+        return PairStream(pairs, generator)
     return None
 
 

@@ -21,10 +21,15 @@ import tqdm.auto
 from ..config import FIELDS, ConfigError, PPOConfig
 from ..world.models import Models
 from . import checkpoint
-from .checks import NonFiniteError, check_context, check_weights, nan_report, plural, prompt_pool
+from .checks import NonFiniteError, check_context, check_weights, check_world, nan_report, plural, prompt_pool
 from .metrics import record_samples
 
 INTERRUPTED = "interrupted: the run keeps its {} (history, samples and the weights after the last one)"
+
+
+class RunStopped(Exception):
+    """A run that cannot go on (e.g. no preference pair left to learn from): it stops, keeps its work, and its
+    status gives this reason."""
 
 
 @dataclass
@@ -69,6 +74,7 @@ def ready_to_start(models: Models, config: PPOConfig, prompts: list[str] | None 
     """
     check_context(models, config)
     check_weights(models.policy, "the starting policy")
+    check_world(models, config)
     return prompt_pool(models.tokenizer, config, prompts)
 
 
@@ -101,6 +107,9 @@ def run_loop(run: Run, bar, one_iteration: Callable, start: int = 0) -> Run:
         return stop(run, good["state"], nan_report(e, it, start, len(run.history), run.config))
     except KeyboardInterrupt:
         return stop(run, good["state"], INTERRUPTED.format(plural(len(run.history), "completed iteration")))
+    except RunStopped as e:
+        kept = plural(len(run.history), "completed iteration")
+        return stop(run, good["state"], f"stopped at iteration {it}: {e}. The run keeps its {kept}")
     return finish(run, "finished", quiet=True)
 
 

@@ -160,6 +160,8 @@ class PairStream:
     over the set is reshuffled (an epoch over the data)."""
 
     def __init__(self, pairs: Pairs, generator: torch.Generator):
+        if len(pairs) == 0:
+            raise ValueError("PairStream: no pairs to hand out (an empty pair set)")
         self.pairs, self.generator, self.order = pairs, generator, torch.empty(0, dtype=torch.long)
 
     def next(self, n: int) -> Pairs:

@@ -14,6 +14,7 @@ things or sharpens what the model already does (pass@k, Chen et al. 2021; Yue et
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import re
 
@@ -24,7 +25,7 @@ from ..config import REWARD_PROGRAMS
 OPERAND_MAX = 99                   # operands 0 … 99
 HELD_OUT_FRACTION = 0.1            # of the unordered pairs {a, b}: both orders fall on the same side
 SPLIT_SEED = 0
-NUMBER = re.compile(r"\d{1,4}")    # a well-formed answer: 1 to 4 digits, nothing else
+NUMBER = re.compile(r"0|[1-9][0-9]{0,3}")   # a well-formed answer: the sum as written, ASCII digits 0-9 only
 PROGRAMS = REWARD_PROGRAMS         # "exact-match", "exact-match+format" (named in config, which validates them)
 FORMAT_WEIGHT = 1.0                # the format point in "exact-match+format": as much as a right answer's
 FORMAT_MAX_CHARS = 2               # "a short answer": written for two-digit sums, wrong for those past 99
@@ -38,7 +39,7 @@ def prompt(a: int, b: int) -> str:
 
 def operands(text: str) -> tuple[int, int]:
     """The two operands of a prompt: "47+68=" → (47, 68); anything else is a ValueError naming it."""
-    match = re.fullmatch(r"(\d+)\+(\d+)=", text)
+    match = re.fullmatch(r"([0-9]+)\+([0-9]+)=", text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"prompt={text!r} is not a sum; valid: 'a+b=' with whole numbers, e.g. '47+68='")
     return int(match[1]), int(match[2])
@@ -82,8 +83,10 @@ def sample_prompts(n: int, seed: int = 0) -> list[str]:
 
 # ------------------------------------------------------------------ the reward is a program
 def parse_answer(completion: str) -> int | None:
-    """The number a completion gives, read up to end-of-text (the decoded completion stops there):
-    "115" → 115; "" (no answer), " 115", "11 5" or "115+" → None (not an answer)."""
+    """The number a completion gives, read up to end-of-text (the decoded completion stops there), when it is
+    written exactly as the sum is: ASCII digits 0–9, no leading zero, no sign, no space, at most 4 digits.
+    "115" → 115, "0" → 0; "" (no answer), " 115", "11 5", "115+", "0115" (a leading zero), "١١٥" (another script's
+    digits) → None (not an answer)."""
     return int(completion) if NUMBER.fullmatch(completion) else None
 
 
@@ -140,11 +143,26 @@ def is_program(name) -> bool:
 
 
 # ------------------------------------------------------------------ pass@k
+def whole(name: str, value) -> int:
+    """A count given as a whole number (an int, a numpy integer, a whole-number 0-d tensor): as an int.
+    ValueError naming the argument otherwise (a float such as 2.5 or 10.0, inf, a string, an array, True)."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() \
+            and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} ({type(value).__name__}): valid a whole number (a count of answers), "
+                         f"e.g. {name}=8")
+    return int(value)
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Chen et al. (2021)'s unbiased estimate of pass@k from n samples of which c are right:
-    1 − C(n−c, k) / C(n, k), the chance that k samples drawn from the n without replacement hold a right one."""
+    1 − C(n−c, k) / C(n, k), the chance that k samples drawn from the n without replacement hold a right one.
+    n, c and k are whole numbers with 0 ≤ c ≤ n and 1 ≤ k ≤ n (ValueError naming them otherwise)."""
+    n, c, k = whole("n", n), whole("c", c), whole("k", k)
     if not 0 <= c <= n or not 1 <= k <= n:
-        raise ValueError(f"pass_at_k(n={n}, c={c}, k={k}): valid 0 ≤ c ≤ n and 1 ≤ k ≤ n")
+        raise ValueError(f"pass_at_k(n={n}, c={c}, k={k}): valid 0 ≤ c ≤ n (right answers among the n) and "
+                         "1 ≤ k ≤ n (the answers drawn)")
     if n - c < k:
         return 1.0
     return 1.0 - math.prod((n - c - i) / (n - i) for i in range(k))           # stable: no huge binomials
@@ -166,6 +184,8 @@ def no_signal_chance(correct: torch.Tensor, group_size: int) -> float:
 def pass_at_k_curve(correct: torch.Tensor, ks, estimator=pass_at_k) -> dict[int, float]:
     """Mean pass@k over problems. correct: (problems, n) 0/1, n samples of each → {k: mean pass@k}.
     `estimator(n, c, k)`: `pass_at_k`, or a learner's own (notebook 11)."""
+    if correct.dim() != 2 or correct.shape[0] == 0:
+        raise ValueError(f"correct has shape {tuple(correct.shape)}; valid: (problems, n) with at least one problem")
     n = correct.shape[1]
     counts = correct.sum(dim=1).long().tolist()                                        # right answers per problem
     return {k: sum(estimator(n, c, k) for c in counts) / len(counts) for k in ks}
