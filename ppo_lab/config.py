@@ -332,6 +332,24 @@ FAMILY: dict[str, dict] = {
 }
 
 
+# settings that only some members of the family read: field → (the estimators that read it, why not the others)
+READ_BY = {
+    "scale_rewards": (("grpo",), "only GRPO divides by the group's standard deviation"),
+    "vf_coef": (("gae",), "the critic-free family has no value head, so no value loss to weigh"),
+    "clip_eps_value": (("gae",), "the critic-free family has no value head, so no value loss to clip"),
+    "whiten_advantages": (("gae",), "the critic-free family's advantages are per completion, from its group"),
+    "gamma": (("gae",), "γ discounts inside GAE, which the critic-free family does not run"),
+    "lam": (("gae",), "λ weighs GAE's steps, which the critic-free family does not run"),
+}
+
+
+def inert_settings(config: PPOConfig) -> list[str]:
+    """One line for each setting changed from its default that the chosen member of the family never reads."""
+    return [f"{name}={getattr(config, name)!r} does nothing with advantage_estimator={config.advantage_estimator!r}: "
+            f"{why}" for name, (readers, why) in READ_BY.items()
+            if config.advantage_estimator not in readers and getattr(config, name) != FIELDS[name].default]
+
+
 def check_preset(name: str) -> None:
     """ConfigError unless `name` is one of the PRESETS (used by `PPOConfig.preset` and the CLI)."""
     if name not in PRESETS:
@@ -339,4 +357,4 @@ def check_preset(name: str) -> None:
 
 
 __all__ = ["check_preset", "choice", "ConfigError", "describe", "FAMILY", "field_info", "FieldInfo", "FIELDS", "flag",
-           "number", "PPOConfig", "PRESETS", "REWARD_PROGRAMS", "text"]
+           "inert_settings", "READ_BY", "number", "PPOConfig", "PRESETS", "REWARD_PROGRAMS", "text"]

@@ -13,6 +13,7 @@ from solutions import SOLUTIONS
 
 from ppo_lab.config import PPOConfig
 from ppo_lab.course import exercises
+from ppo_lab.course.exercises import answers
 from ppo_lab.course.exercises.impl import checker as impl_checks
 from ppo_lab.rl import ppo as trainer
 
@@ -127,8 +128,8 @@ class _Run:
 @pytest.mark.parametrize("same", [True, False])
 def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatch, capsys):
     runs = iter([_Run(1.0), _Run(1.0 if same else 2.0)])
-    monkeypatch.setattr(exercises, "train", lambda config, overrides=None, progress=True: next(runs))
-    monkeypatch.setattr(exercises, "curves", lambda *args, **kwargs: None)
+    monkeypatch.setattr(answers, "train", lambda config, overrides=None, progress=True: next(runs))
+    monkeypatch.setattr(answers, "curves", lambda *args, **kwargs: None)
     config = PPOConfig.preset("ci")
     exercises.train_yours(config, {"gae": trainer.PPO_FUNCTIONS["gae"]})
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ import json
 import math
 import pathlib
 import signal
+import sys
 import threading
 import time
 
@@ -215,10 +216,45 @@ def _timed(call):
     return result, time.monotonic() - start
 
 
-def _said_time_up(out, name, limit="1"):
+def _said_time_up(out, name, limit="1", how="check stopped it: past the limit it is interrupted again"):
     head = answers._header(name) if name in exercises.EXERCISES else f"[{name}]"   # check's, or check_impl's
     return (f"{head} your function did not return within {limit} s: is there an infinite loop? "
-            "(check stopped waiting)") in out and "still running" not in out and "Traceback" not in out
+            f"({how}") in out and "still running" not in out and "Traceback" not in out
+
+
+def swallows_everything(*args):
+    """A learner's loop that catches BaseException: the one-shot alarm it swallowed used to hang check."""
+    while True:
+        try:
+            time.sleep(0.01)
+        except BaseException:  # noqa: BLE001 — the learner's catch-all
+            pass
+
+
+def swallows_busy(*args):
+    n = 0
+    while True:
+        try:
+            n += 1
+        except BaseException:  # noqa: BLE001
+            continue
+
+
+@pytest.mark.parametrize("loop", [swallows_everything, swallows_busy])
+@pytest.mark.parametrize("name", ["02.td_errors", "gae"])
+def test_the_time_limit_holds_against_a_loop_that_catches_base_exception(name, loop, capsys):
+    call = exercises.check if "." in name else exercises.check_impl
+    result, took = _timed(lambda: call(name, loop, time_limit=1))
+    assert not result and took < 6 and _said_time_up(capsys.readouterr().out, name)
+    assert sys.gettrace() is None and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_use_impl_has_a_time_limit_too(capsys):
+    _, took = _timed(lambda: exercises.use_impl("gae", swallows_everything, time_limit=1))
+    assert took < 6
+    out = capsys.readouterr().out
+    assert "[gae] using the package's own ppo_lab.maths.advantages.gae: on a tiny test input yours did not " \
+           "return within 1 s" in out
 
 
 @pytest.mark.parametrize("name", ["00.fraction_positive", "02.td_errors", "06.k3", "08.trl_batch_args"])
@@ -272,9 +308,10 @@ def _on_a_thread(call):
 
 def test_off_the_main_thread_a_worker_thread_is_waited_for_then_stopped(capsys):
     result, took = _timed(lambda: _on_a_thread(lambda: exercises.check("06.k3", bounded_spin, time_limit=1)))
-    assert not result and took < 6 and _said_time_up(capsys.readouterr().out, "06.k3")
+    waited = "check stopped waiting)"
+    assert not result and took < 6 and _said_time_up(capsys.readouterr().out, "06.k3", how=waited)
     result, took = _timed(lambda: _on_a_thread(lambda: exercises.check_impl("gae", bounded_spin, time_limit=1)))
-    assert not result and took < 6 and _said_time_up(capsys.readouterr().out, "gae")
+    assert not result and took < 6 and _said_time_up(capsys.readouterr().out, "gae", how=waited)
     assert not [t for t in threading.enumerate() if t.name == "ppo_lab check"]   # stopped, not left spinning
     # right answers, errors and NotImplementedError come back from the worker thread as on the main one
     assert _on_a_thread(lambda: exercises.check("06.k3", TORCH_FLOAT32["06.k3"], time_limit=1))

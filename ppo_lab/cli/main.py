@@ -49,13 +49,20 @@ def parse_sets(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set clip_eps=0.1")
-        changes[key.strip()] = parse_value(key.strip(), text.strip())
+        value = parse_value(key.strip(), text.strip())
+        if key.strip() in changes and changes[key.strip()] != value:
+            raise ConfigError(f"--set {key.strip()} is given twice, {changes[key.strip()]!r} and {value!r}; valid: "
+                              "one value for each setting")
+        changes[key.strip()] = value
     return changes
 
 
 def make_config(args) -> PPOConfig:
     """The preset, then every --set, then --seed; validated by PPOConfig itself."""
     changes = parse_sets(args.set)
+    if args.seed is not None and changes.get("seed", args.seed) != args.seed:
+        raise ConfigError(f"--seed {args.seed} and --set seed={changes['seed']} contradict each other; valid: one "
+                          "of them")
     if args.seed is not None:
         changes["seed"] = args.seed
     return PPOConfig.preset(args.preset, **changes)

@@ -5,6 +5,8 @@ KL-regularised optimum solved in closed form, so the policy's own log-ratio is t
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -46,8 +48,9 @@ def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Ten
     computed with `logsigmoid` (finite for any margin). `stats` (Python floats, TRL's names): `rewards/chosen`,
     `rewards/rejected` (mean implicit rewards), `rewards/margins` (mean z), `rewards/accuracies` (fraction z > 0).
     """
-    if not beta > 0:
-        raise ValueError(f"beta={beta!r} must be > 0 (DPO's β, the strength of the pull to the reference)")
+    if not 0 < beta < math.inf:
+        raise ValueError(f"beta={beta!r} must be a finite number > 0 (DPO's β, the strength of the pull to the "
+                         "reference)")
     chosen = beta * (policy_chosen_logps - ref_chosen_logps)                          # (B,)
     rejected = beta * (policy_rejected_logps - ref_rejected_logps)                    # (B,)
     z = chosen - rejected                                                              # (B,)

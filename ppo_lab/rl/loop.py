@@ -163,6 +163,11 @@ def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
         changed = sorted(k for k in now if now[k] != saved.get(k))
         raise ConfigError(f"resume: checkpoint_dir={str(folder)!r} was made with other settings ({changed}); "
                           "valid: the same config (only `iterations` may change), or a new checkpoint_dir")
+    done = state["iteration"] + 1
+    if run.config.iterations < done:
+        raise ConfigError(f"iterations={run.config.iterations}: the checkpoint in checkpoint_dir={str(folder)!r} "
+                          f"already holds {done} iterations; valid: iterations ≥ {done} to continue it, or a new "
+                          "checkpoint_dir")
     checkpoint.apply(folder, state, tensors, run.models.policy, optimizer, generator)
     run.history, run.samples = state["history"], state["samples"]
     return state["kl_coef"], state["iteration"] + 1

@@ -11,12 +11,13 @@ the logged metrics in `metrics.py`.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import torch
 import tqdm.auto
 
-from ..config import PPOConfig
+from ..config import PPOConfig, inert_settings
 from ..maths import advantages as adv_lib, kl_penalty
 from ..world.models import Models, load_models
 from .checks import check_arguments, check_finite, check_overrides, check_weights
@@ -157,6 +158,8 @@ def prepare(config: PPOConfig, models: Models | None, prompts: list[str] | None,
     """Before the first iteration, in this order: the arguments, the engine functions, the seeds, the models
     (loaded when not given) and the checked prompt pool. Returns (models, fns, generator, pool)."""
     check_arguments(config, models)
+    for line in inert_settings(config):                 # valid, but a setting the learner expects to matter
+        print(f"warning: {line}", file=sys.stderr)
     fns = functions(PPO_FUNCTIONS, overrides, "PPO")
     check_overrides(fns, config)
     generator = seed_everything(config.seed)

@@ -63,13 +63,18 @@ class Pairs:
 def checked_rows(pairs) -> list[tuple[str, str, str]]:
     """(prompt, chosen, rejected) texts from TRL's formats: rows {"prompt", "chosen", "rejected"} (or triples), or
     columns {"prompt": [...], "chosen": [...], "rejected": [...]}; ConfigError naming the pair that is wrong."""
+    if hasattr(pairs, "to_dict") and hasattr(pairs, "columns"):          # a pandas DataFrame: its columns
+        pairs = {k: list(pairs[k]) for k in ("prompt", "chosen", "rejected") if k in pairs.columns}
     if isinstance(pairs, dict):
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in pairs]
+        if missing:
+            raise ConfigError(f"pairs: no {missing} column; valid: columns 'prompt', 'chosen' and 'rejected'")
         lengths = {k: len(pairs.get(k, ())) for k in ("prompt", "chosen", "rejected")}
         if len(set(lengths.values())) != 1:
             raise ConfigError(f"pairs: the columns have different lengths {lengths}: every prompt needs one chosen "
                               "and one rejected completion (a mismatched prompt); valid: columns of equal length")
         pairs = list(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"]))
-    rows = [(p["prompt"], p["chosen"], p["rejected"]) if isinstance(p, dict) else tuple(p) for p in pairs]
+    rows = [row_of(i, p) for i, p in enumerate(pairs)]
     if not rows:
         raise ConfigError("pairs: no preference pairs were given; valid: at least one (prompt, chosen, rejected)")
     for i, row in enumerate(rows):
@@ -79,7 +84,24 @@ def checked_rows(pairs) -> list[tuple[str, str, str]]:
             if not text.strip():
                 raise ConfigError(f"pairs[{i}]: its {name} is empty ({text!r}); valid: a non-empty text (a pair with "
                                   "an empty completion says nothing about preferences)")
+        if row[1] == row[2]:
+            raise ConfigError(f"pairs[{i}]: its chosen and rejected completions are the same text ({row[1]!r}): the "
+                              "pair prefers neither, its loss stays log 2 and it gives no gradient; valid: two "
+                              "different completions")
     return rows
+
+
+def row_of(i: int, pair) -> tuple:
+    """One pair as (prompt, chosen, rejected): a row {"prompt", "chosen", "rejected"} or a triple."""
+    if isinstance(pair, dict):
+        missing = [k for k in ("prompt", "chosen", "rejected") if k not in pair]
+        if missing:
+            raise ConfigError(f"pairs[{i}] has no {missing}: {pair!r}; valid: a row with 'prompt', 'chosen' and "
+                              "'rejected' texts")
+        return pair["prompt"], pair["chosen"], pair["rejected"]
+    if isinstance(pair, str) or not hasattr(pair, "__iter__"):
+        raise ConfigError(f"pairs[{i}]={pair!r} is not (prompt, chosen, rejected) texts; valid: a row or a triple")
+    return tuple(pair)
 
 
 def completion_ids(tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -175,7 +175,7 @@ def _probe_args(name: str) -> tuple:
             "sequence_logps": (x, mask), "pass_at_k": (4, 1, 2)}[name]
 
 
-def use_impl(name: str, fn):
+def use_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S):
     """The function the next cells train with: yours once it is implemented, else the package's own.
 
     Says which one it picked. "Implemented" means it no longer raises NotImplementedError nor returns None; whether
@@ -185,10 +185,14 @@ def use_impl(name: str, fn):
     if name not in REFERENCES:
         raise KeyError(f"name={name!r} is not an engine function; valid: {sorted(REFERENCES)}")
     package = REFERENCES[name]
-    try:
-        implemented = fn(*_probe_args(name)) is not None   # None: an untouched `return None` stub
+    try:   # a tiny input, within the time limit: None is an untouched `return None` stub
+        implemented = call_with_limit(fn, _probe_args(name), time_limit) is not None
     except NotImplementedError:
         implemented = False
+    except TimeUp as e:
+        print(f"[{name}] using the package's own {package.__module__}.{package.__name__}: on a tiny test input "
+              f"yours {e.message()[len('your function '):]}")
+        return package
     except Exception as e:  # noqa: BLE001 — implemented, but broken on a tiny input: train with it anyway, say so
         print(f"[{name}] using YOUR {getattr(fn, '__name__', name)}; warning: on a tiny test input it raised "
               f"{type(e).__name__}: {e}")

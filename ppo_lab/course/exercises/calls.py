@@ -5,25 +5,28 @@ Shared by `impl` (`check_impl`), `exercises` (`check`) and `capstone` (`check_it
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 
 import torch
 
-TIME_LIMIT_S = 10.0   # seconds `check` and `check_impl` wait for one call of a learner's function
+TIME_LIMIT_S = 10.0   # seconds `check`, `check_impl` and `use_impl` wait for one call of a learner's function
+REPEAT_S = 0.05       # past the limit, TimeUp is raised again this often until the function has stopped
 
 
 class TimeUp(BaseException):
     """A learner's function ran past the time limit. A BaseException, so that an `except Exception:` in the
     learner's own loop cannot swallow it. `running`: the function could not be stopped and still runs."""
 
-    def __init__(self, limit: float = TIME_LIMIT_S, running: bool = False):
+    def __init__(self, limit: float = TIME_LIMIT_S, running: bool = False, every_line: bool = False):
         super().__init__(limit)
-        self.limit, self.running = limit, running
+        self.limit, self.running, self.every_line = limit, running, every_line
 
     def message(self) -> str:
-        text = (f"your function did not return within {self.limit:g} s: is there an infinite loop? "
-                "(check stopped waiting)")
+        how = ("check stopped it: past the limit it is interrupted again at the next line it runs, in an `except` "
+               "too, so a loop that catches BaseException ends as well" if self.every_line else "check stopped waiting")
+        text = f"your function did not return within {self.limit:g} s: is there an infinite loop? ({how})"
         return text + (" It is still running in the background: restart the kernel to stop it."
                        if self.running else "")
 
@@ -32,7 +35,9 @@ def call_with_limit(fn, args: tuple, limit: float | None):
     """fn(*args), or raise TimeUp when it has not returned within `limit` seconds (None: no limit).
 
     On the main thread of a Unix Python (Jupyter runs cells there) a SIGALRM timer (`signal.setitimer`)
-    interrupts the function, and the previous SIGALRM handler and timer are put back afterwards (a timer
+    interrupts the function, and goes on interrupting it every REPEAT_S seconds until it has returned or raised:
+    a learner's loop that catches BaseException swallows one TimeUp, not every one (one lands outside its `try`).
+    The previous SIGALRM handler and timer are put back afterwards (a timer
     already running, pytest-timeout's say, cannot fire during the call: it fires when the call ends if it
     was due). Elsewhere (Windows, or a thread other than the main one) the function runs in a worker thread
     that is waited for `limit` seconds; then CPython is asked to stop it (`PyThreadState_SetAsyncExc`: a
@@ -45,18 +50,33 @@ def call_with_limit(fn, args: tuple, limit: float | None):
     return _call_in_thread(fn, args, limit)
 
 
+def _interrupt_every_line(frame, limit: float) -> None:
+    """Raise TimeUp at the next line the learner's code runs, in `frame` and every frame it calls: an exception
+    raised in an `except` block is not caught by that block's own `try`, so a loop that swallows one ends."""
+    def tracer(f, event, arg):
+        if event == "line" and f.f_code.co_filename != __file__:
+            raise TimeUp(limit, every_line=True)
+        return tracer
+    sys.settrace(tracer)
+    while frame is not None and frame.f_code.co_filename != __file__:
+        frame.f_trace = tracer
+        frame = frame.f_back
+
+
 def _call_with_alarm(fn, args: tuple, limit: float):
     def ring(signum, frame):
-        raise TimeUp(limit)
+        _interrupt_every_line(frame, limit)
+        raise TimeUp(limit, every_line=True)
 
-    previous = signal.signal(signal.SIGALRM, ring)
-    delay, interval = signal.setitimer(signal.ITIMER_REAL, limit)  # (delay, interval): a timer already set
+    previous, tracing = signal.signal(signal.SIGALRM, ring), sys.gettrace()   # a debugger's tracer stays
+    delay, interval = signal.setitimer(signal.ITIMER_REAL, limit, REPEAT_S)  # returns a timer already set
     start = time.monotonic()
     try:
         return fn(*args)
     finally:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.settrace(tracing)
         finally:
             signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
             if delay > 0:  # give the earlier timer back what was left of it
