@@ -174,3 +174,93 @@ def test_a_setting_the_member_never_reads_gets_a_one_line_warning(bundled, capsy
     assert lab.config.inert_settings(PPOConfig.preset("arithmetic")) == []
     for member, changes in lab.config.FAMILY.items():                 # the family as notebook 09 trains it
         assert lab.config.inert_settings(PPOConfig.preset("tiny", **changes)) == [], member
+
+
+def test_warm_cache_checks_its_folder_before_any_notebook(tmp_path, capsys, monkeypatch):
+    from ppo_lab.cli import notebook_runner
+    monkeypatch.setattr(notebook_runner, "run_notebook", lambda path: pytest.fail("a notebook ran"))
+    code = cli.main(["warm-cache", "--notebooks", "08", "--preset", "ci", "--cache-dir", "/proc/nope"])
+    assert code == 2 and "--cache-dir '/proc/nope' cannot be created" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_warm_cache_exits_130_not_as_a_failed_notebook(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    def interrupted(self):                  # Ctrl-C reaches us, and the kernel dies of it too
+        os.kill(os.getpid(), signal.SIGINT)
+        raise DeadKernelError("Kernel died")
+    monkeypatch.setattr(NotebookClient, "execute", interrupted)
+    code = cli.main(["warm-cache", "--notebooks", "08,03", "--preset", "ci", "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted (Ctrl-C)" in err and "DeadKernelError" not in err and "FAILED" not in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_full_disk_while_writing_the_report_names_the_file(tmp_path, capsys, monkeypatch):
+    import matplotlib.figure
+
+    def full(self, path, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    monkeypatch.setenv("PPO_LAB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r"
+    code = cli.main(["train", *TEXT, "--set", "iterations=1", "--prompts", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"writing {out / 'dashboard.png'} failed: No space left on device" in err
+    assert "a finished run is in the run cache: the same command again writes the report without training" in err
+
+
+def test_check_impl_tells_a_stub_from_a_not_implemented_error_elsewhere(capsys):
+    from ppo_lab.maths.advantages import gae
+
+    def later(rewards, values, mask, gamma, lam):
+        if rewards.shape[0] > 1:
+            raise NotImplementedError("batches")
+        return gae(rewards, values, mask, gamma, lam)
+
+    def from_torch(rewards, values, mask, gamma, lam):
+        return rewards.to_sparse().cumsum(1), values              # torch raises NotImplementedError inside
+
+    assert not lab.exercises.check_impl("gae", later)
+    out = capsys.readouterr().out
+    assert "not implemented yet" not in out and "your function raised NotImplementedError: batches" in out
+    assert not lab.exercises.check_impl("gae", from_torch)
+    out = capsys.readouterr().out
+    assert "not implemented yet" not in out and "your function raised NotImplementedError: Could not run" in out
+    with pytest.raises(KeyError, match=r"name=\['gae'\] is not a function it checks"):
+        lab.exercises.check_impl(["gae"], later)
+    with pytest.raises(KeyError, match=r"name=\['00.steps'\] is not an exercise name"):
+        lab.exercises.check(["00.steps"], 3)
+
+
+def test_an_answer_too_large_to_read_is_not_blamed_as_raising(capsys):
+    assert not lab.exercises.check("00.steps", 10 ** 400)
+    out = capsys.readouterr().out
+    assert "could not be read as this exercise's answer (OverflowError" in out and "your answer raised" not in out
+
+
+@pytest.mark.parametrize("config, said", [
+    ({"iterations": 1}, r"config must be a PPOConfig, not dict; e.g. lab.PPOConfig.preset\('ci', \*\*\{'iterations'"),
+    (PPOConfig.preset("ci", advantage_estimator="grpo", group_size=4), "the capstone is PPO's iteration"),
+])
+def test_the_capstone_names_a_config_it_cannot_check(config, said):
+    with pytest.raises(ConfigError, match=said):
+        lab.course.capstone.check_iteration(lambda *args: None, config)
+
+
+def test_a_nan_from_your_own_function_is_blamed_on_it(bundled):
+    def nan_logps(token_logps, mask):
+        return (token_logps * mask).sum(-1) * float("nan")
+    run = lab.train_dpo(PPOConfig.preset("ci", iterations=2, batch_size=8, minibatch_size=4),
+                        models=copy.deepcopy(bundled), overrides={"sequence_logps": nan_logps}, progress=False)
+    assert "Likely causes: your own sequence_logps (overrides=) may return NaN/inf" in run.status
+    assert "the starting weights or the reward model may hold NaN" not in run.status
+
+
+def test_dpo_names_the_settings_it_overrides(capsys):
+    code = cli.main(["dpo", *TEXT, "--set", "dynamic_sampling=4", "--set", "group_size=4", "--out", "/tmp/unused"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dynamic_sampling=4: DPO makes its own rollouts" in err and "(got 1)" not in err

@@ -22,7 +22,7 @@ from ..rl.checks import plural
 from ..rl.experiments import interrupted
 from ..world.models import AssetError, load_models
 from .notebook_runner import find_notebooks, run_notebooks
-from .reports import DPO_FILES, TRAIN_FILES, report_prompts, write_sweep_report, write_train_report
+from .reports import DPO_FILES, TRAIN_FILES, ReportError, report_prompts, write_sweep_report, write_train_report
 
 
 # ====================================================================== settings
@@ -175,7 +175,12 @@ def cmd_warm_cache(args) -> int:
     if folder is None:
         raise ConfigError("warm-cache: the run cache is off (PPO_LAB_CACHE=off); unset it or give --cache-dir")
     notebooks = find_notebooks(args.notebooks)
-    failed = run_notebooks(notebooks, args.preset, folder)
+    checkpoint.check_folder(folder, "--cache-dir")        # a folder it can write to, before any notebook runs
+    try:
+        failed = run_notebooks(notebooks, args.preset, folder)
+    except KeyboardInterrupt:
+        print(f"interrupted (Ctrl-C); the run cache {folder} keeps every run finished so far", file=sys.stderr)
+        return 130
     entries = len([d for d in os.listdir(folder) if not d.startswith(".")]) if os.path.isdir(folder) else 0
     print(f"run cache {folder}: {entries} entries (preset {args.preset})")
     if failed:
@@ -338,6 +343,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def where_the_run_is(args) -> str:
+    """What is left of a run whose report could not be written."""
+    if getattr(args, "checkpoint_dir", None):
+        return f"the run is in --checkpoint-dir {args.checkpoint_dir}: --resume writes the report again"
+    if cache.cache_dir() and not getattr(args, "no_cache", True):
+        return "a finished run is in the run cache: the same command again writes the report without training"
+    return "the run was not cached (--no-cache)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a bad setting prints the config's error and returns 2 (no traceback), a missing
     model 1, Ctrl-C 130 (after writing what it can)."""
@@ -355,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except AssetError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ReportError as e:                                       # the run is done: only its report is missing
+        print(f"error: {e}; {where_the_run_is(args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C); any report it was writing is incomplete", file=sys.stderr)

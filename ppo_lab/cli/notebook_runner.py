@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import sys
 import time
 
@@ -50,12 +51,21 @@ def run_notebook(path: str) -> str | None:
         return f"not a readable notebook ({type(e).__name__}: {last_line(e)}); fix or remove the file"
     client = NotebookClient(nb, timeout=None, kernel_name="python3",
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum) or
+                             signal.default_int_handler(signum, frame))
     try:
         client.execute()
     except CellExecutionError as e:
+        if interrupted:                   # Ctrl-C reached the kernel too: it is the user's stop, not a failure
+            raise KeyboardInterrupt from None
         return last_line(e)
     except Exception as e:  # noqa: BLE001 — a malformed cell, a dead kernel: this notebook fails, the rest run
+        if interrupted:
+            raise KeyboardInterrupt from None
         return f"{type(e).__name__}: {last_line(e)}"
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return None
 
 

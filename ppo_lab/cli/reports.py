@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -40,8 +41,21 @@ def finite(obj):
     return obj
 
 
+class ReportError(OSError):
+    """A report file that could not be written (a full disk, a folder gone): names the file and why."""
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Turn an OSError while writing `path` into a ReportError that names the file."""
+    try:
+        yield
+    except OSError as e:
+        raise ReportError(f"writing {path} failed: {e.strerror or e}") from None
+
+
 def write_json(path: str, obj) -> None:
-    with open(path, "w") as f:
+    with writing(path), open(path, "w") as f:
         json.dump(finite(obj), f, indent=1)
 
 
@@ -135,9 +149,11 @@ def summary_markdown(groups: dict, field: str, missing: list[str] = (), interrup
 
 
 def save_figure(fig, path: str) -> None:
-
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with writing(path):
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def write_train_report(out: str, preset: str, n_prompts: int, config, models, run, method: str = "ppo") -> None:
@@ -158,7 +174,8 @@ def write_train_report(out: str, preset: str, n_prompts: int, config, models, ru
                        xlabel="PPO iteration" if method == "ppo" else "DPO iteration")
     save_figure(fig, os.path.join(out, "curves.png"))
     prompts = report_prompts(config, models, n_prompts)
-    with open(os.path.join(out, "samples.md"), "w") as f:
+    path = os.path.join(out, "samples.md")
+    with writing(path), open(path, "w") as f:
         f.write(samples_markdown(run, before_after(run, prompts, seed=config.seed)))
 
 
@@ -181,7 +198,8 @@ def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: 
         save_figure(plots.curves(groups, CURVES + ["gold/vader_mean"], title), os.path.join(out, "comparison.png"))
         save_figure(dashboard(groups, title=title), os.path.join(out, "dashboard.png"))
         files += ["comparison.png", "dashboard.png"]
-    with open(os.path.join(out, "summary.md"), "w") as f:
+    path = os.path.join(out, "summary.md")
+    with writing(path), open(path, "w") as f:
         f.write(summary_markdown(groups, field, missing, stopped))
     write_json(os.path.join(out, "histories.json"), {k: [r.history for r in runs] for k, runs in groups.items()})
     return " ".join(files + ["summary.md", "histories.json"])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import PPOConfig
+from ..config import ConfigError, PPOConfig
 from ..maths import advantages as adv_lib, kl_penalty, losses
 from ..rl import ppo
 from ..rl.loop import ready_to_start, seed_everything
@@ -282,7 +282,14 @@ def check_iteration(my_iteration, config: PPOConfig | None = None, *, models=Non
 
     config: default `PPOConfig.preset("ci", iterations=3)` (seconds); models: the starting models (default: the
     bundled ones), copied for each run, never changed; time_limit: seconds per call of `my_iteration`."""
-    config = config or PPOConfig.preset("ci", iterations=3)
+    config = PPOConfig.preset("ci", iterations=3) if config is None else config
+    if not isinstance(config, PPOConfig):
+        fix = f"lab.PPOConfig.preset('ci', **{config!r})" if isinstance(config, dict) else "lab.PPOConfig.preset('ci')"
+        raise ConfigError(f"config must be a PPOConfig, not {type(config).__name__}; e.g. {fix}")
+    if not config.has_critic:
+        raise ConfigError(f"advantage_estimator={config.advantage_estimator!r}: the capstone is PPO's iteration, with "
+                          "GAE and a value head; valid: advantage_estimator='gae' (group_size=1), e.g. "
+                          "lab.PPOConfig.preset('ci', iterations=3)")
     if my_iteration is None:
         return not_answered(NAME)
     if not callable(my_iteration):

@@ -120,14 +120,16 @@ def checked_prompts(tokenizer, config: PPOConfig, prompts) -> list[str]:
     return list(prompts)
 
 
-def nan_report(error: Exception, it: int, start: int, done: int, config) -> str:
-    """What the learner reads when a run stops on NaN/inf: where, what was kept, and the likely causes."""
+def nan_report(error: Exception, it: int, start: int, done: int, config, overrides: dict | None = None) -> str:
+    """What the learner reads when a run stops on NaN/inf: where, what was kept, and the likely causes (a learner's
+    own functions first, when the run swapped some in)."""
     kept = ("the starting weights were restored" if it == start == 0 else
             f"the last good weights (after iteration {it - 1}) were restored")
-    causes = []
+    causes = [f"your own {', '.join(sorted(overrides))} (overrides=) may return NaN/inf: check it with "
+              f"lab.exercises.check_impl({sorted(overrides)[0]!r}, your_function)"] if overrides else []
     if config.temperature < 0.05:
         causes.append(f"temperature={config.temperature} divides the logits by almost 0 (try 0.7–1.0)")
-    if "weights" in str(error) or it == start:
+    if "weights" in str(error) or (it == start and not overrides):
         causes.append("the starting weights or the reward model may hold NaN/inf (reload them with "
                       "lab.load_models)")
     if it > start and config.learning_rate >= 1e-3:

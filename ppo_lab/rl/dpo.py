@@ -165,7 +165,7 @@ def train_dpo(config: PPOConfig | None = None, pairs=None, models: Models | None
         keep()
         log_iteration(run, batch, stats, it, threshold, bar)
 
-    return run_loop(run, bar, one_iteration)
+    return run_loop(run, bar, one_iteration, overrides=overrides)
 
 
 def all_tied(n: int, config: PPOConfig) -> str:
@@ -179,6 +179,10 @@ def resolve_pairs(config: PPOConfig, pairs) -> tuple[PPOConfig, list | None]:
     """(config with `dpo_pairs` set to the source used, your checked pairs or None); ConfigError on a bad source,
     an odd batch or minibatch size (a pair is two completions)."""
     check_arguments(config, None)
+    if config.dynamic_sampling > 1:     # DPO's rollouts are pairs (G = 2) or single completions (G = 1), not groups
+        raise ConfigError(f"dynamic_sampling={config.dynamic_sampling}: DPO makes its own rollouts (pairs of two "
+                          "completions, and one completion a prompt for its logs: it sets group_size to 2 and 1), so "
+                          "there are no groups to filter; valid: dynamic_sampling=1 with DPO")
     for name in ("batch_size", "minibatch_size"):
         value = getattr(config, name)
         if value % 2:

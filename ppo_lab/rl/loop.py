@@ -93,7 +93,7 @@ def progress_bar(config: PPOConfig, desc: str, start: int, progress: bool):
                           total=config.iterations)
 
 
-def run_loop(run: Run, bar, one_iteration: Callable, start: int = 0) -> Run:
+def run_loop(run: Run, bar, one_iteration: Callable, start: int = 0, overrides: dict | None = None) -> Run:
     """Call `one_iteration(it, keep)` for every iteration of the bar. A NaN/inf or Ctrl-C ends the run with the
     weights of the last `keep()` back in the policy, and its status says why; otherwise the status is "finished"."""
     policy = run.models.policy
@@ -104,7 +104,7 @@ def run_loop(run: Run, bar, one_iteration: Callable, start: int = 0) -> Run:
         for it in bar:
             one_iteration(it, keep)
     except NonFiniteError as e:
-        return stop(run, good["state"], nan_report(e, it, start, len(run.history), run.config))
+        return stop(run, good["state"], nan_report(e, it, start, len(run.history), run.config, overrides))
     except KeyboardInterrupt:
         return stop(run, good["state"], INTERRUPTED.format(plural(len(run.history), "completed iteration")))
     except RunStopped as e:

@@ -149,7 +149,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
                                                       config.kl_horizon, config.batch_size)
         save_state(checkpoint_dir, run, optimizer, generator, it, beta["now"])
 
-    return run_loop(run, bar, one_iteration, start)
+    return run_loop(run, bar, one_iteration, start, overrides)
 
 
 # ====================================================================== plumbing

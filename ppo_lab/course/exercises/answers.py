@@ -42,6 +42,9 @@ class _Unanswered(Exception):
 
 
 def _exercise(name: str) -> Exercise:
+    if not isinstance(name, str):
+        raise KeyError(f"name={name!r} is not an exercise name; valid: a text such as '00.steps' (the notebook's "
+                       "number, a dot, the exercise)")
     if name not in EXERCISES:
         raise KeyError(f"exercise {name!r} does not exist; valid: {sorted(EXERCISES)}")
     return EXERCISES[name]
@@ -159,7 +162,11 @@ def check(name: str, answer, *, time_limit: float | None = TIME_LIMIT_S) -> Verd
     except TimeUp as e:
         return verdict(name, False, e.message())
     except Exception as e:  # noqa: BLE001 — a learner's function that raises is a wrong answer, with the reason
-        return verdict(name, False, f"your answer raised {type(e).__name__}: {e}")
+        if callable(answer):
+            return verdict(name, False, f"your answer raised {type(e).__name__}: {e}")
+        shown = repr(answer) if len(repr(answer)) <= 40 else repr(answer)[:37] + "…"
+        return verdict(name, False, f"your answer {shown} could not be read as this exercise's answer "
+                                    f"({type(e).__name__}: {e}): is it the number the question asks for?")
     return verdict(name, right, hint=slip)
 
 

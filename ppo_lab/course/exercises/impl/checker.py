@@ -20,6 +20,7 @@ and `Verdict` are in `exercises.calls`.
 from __future__ import annotations
 
 import inspect
+import linecache
 import math
 
 import torch
@@ -192,8 +193,8 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     """Run `fn` through the battery for function `name`; print the verdict; a true Verdict when all pass.
 
     `time_limit`: seconds each call of `fn` may take (None: no limit); see `call_with_limit`."""
-    if name not in BATTERIES:
-        raise KeyError(f"check_impl: {name!r} is not a function it checks; valid: {sorted(BATTERIES)}")
+    if not isinstance(name, str) or name not in BATTERIES:
+        raise KeyError(f"check_impl: name={name!r} is not a function it checks; valid: {sorted(BATTERIES)}")
     ref = REFERENCES[name]
     params = inspect.signature(ref).parameters.values()
     signature = f"{name}({', '.join(p.name if p.default is p.empty else f'{p.name}={p.default!r}' for p in params)})"
@@ -212,7 +213,7 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
         return Verdict(False)
     except ValueError:  # no signature to inspect (a builtin): calling it will tell
         pass
-    failures = _run_battery(name, limited(fn, time_limit), cases, signature)
+    failures = _run_battery(name, limited(fn, time_limit), cases, signature, getattr(fn, "__code__", None))
     if failures is None:
         return Verdict(False)
     if not failures:
@@ -225,16 +226,32 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     return Verdict(False)
 
 
-def _run_battery(name: str, fn, cases: list[Case], signature: str) -> list | None:
-    """The failed cases as (case, what went wrong, hint); None when the battery had to stop (said why)."""
+def raised_by(error: BaseException, code) -> bool:
+    """Whether `error` was raised by a `raise` statement of the code object `code` itself: the last frame of its
+    traceback is `code`, at a line that is a `raise` (not a call into torch that raised it)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None or tb.tb_frame.f_code is not code:
+        return False
+    line = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+    return not line or line.startswith("raise")                  # no source to read: as the stub it most likely is
+
+
+def _run_battery(name: str, fn, cases: list[Case], signature: str, stub=None) -> list | None:
+    """The failed cases as (case, what went wrong, hint); None when the battery had to stop (said why). `stub`: the
+    code of the learner's function: a NotImplementedError it raises itself on the first case is an untouched stub;
+    one raised later, or by code it calls (torch's, say), is a failed case like any other error."""
     failures = []
     for i, case in enumerate(cases):
         try:
             _run_case(name, fn, case)
-        except NotImplementedError:
-            print(f"[{name}] not implemented yet: your function raises NotImplementedError. Replace that line "
-                  f"with your code (same arguments as `{signature}`) and run this cell again.")
-            return None
+        except NotImplementedError as e:
+            if i == 0 and (stub is None or raised_by(e, stub)):
+                print(f"[{name}] not implemented yet: your function raises NotImplementedError. Replace that line "
+                      f"with your code (same arguments as `{signature}`) and run this cell again.")
+                return None
+            failures.append((case, f"your function raised NotImplementedError{f': {e}' if str(e) else ''}", None))
         except _ReturnsNone:
             if i == 0:  # the first case is the probe: an untouched `return None` stub
                 print(f"[{name}] not implemented yet: your function returns None. Replace `return None` with "
