@@ -240,7 +240,26 @@ def swallows_busy(*args):
             continue
 
 
-@pytest.mark.parametrize("loop", [swallows_everything, swallows_busy])
+def swallows_nested(*args):
+    while True:
+        try:
+            try:
+                time.sleep(0.01)
+            except BaseException:  # noqa: BLE001
+                continue
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def swallows_a_long_sleep(*args):
+    while True:
+        try:
+            time.sleep(1000)
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+@pytest.mark.parametrize("loop", [swallows_everything, swallows_busy, swallows_nested, swallows_a_long_sleep])
 @pytest.mark.parametrize("name", ["02.td_errors", "gae"])
 def test_the_time_limit_holds_against_a_loop_that_catches_base_exception(name, loop, capsys):
     call = exercises.check if "." in name else exercises.check_impl

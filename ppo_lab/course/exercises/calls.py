@@ -35,8 +35,9 @@ def call_with_limit(fn, args: tuple, limit: float | None):
     """fn(*args), or raise TimeUp when it has not returned within `limit` seconds (None: no limit).
 
     On the main thread of a Unix Python (Jupyter runs cells there) a SIGALRM timer (`signal.setitimer`)
-    interrupts the function, and goes on interrupting it every REPEAT_S seconds until it has returned or raised:
-    a learner's loop that catches BaseException swallows one TimeUp, not every one (one lands outside its `try`).
+    interrupts the function, and goes on every REPEAT_S seconds until it has returned or raised: a TimeUp on every
+    other ring (it ends a long call such as a sleep) and, on each, one at the next line the learner's code runs
+    (`_interrupt_every_line`), which escapes an `except` block: loops that catch BaseException, nested ones too, end.
     The previous SIGALRM handler and timer are put back afterwards (a timer
     already running, pytest-timeout's say, cannot fire during the call: it fires when the call ends if it
     was due). Elsewhere (Windows, or a thread other than the main one) the function runs in a worker thread
@@ -51,8 +52,8 @@ def call_with_limit(fn, args: tuple, limit: float | None):
 
 
 def _interrupt_every_line(frame, limit: float) -> None:
-    """Raise TimeUp at the next line the learner's code runs, in `frame` and every frame it calls: an exception
-    raised in an `except` block is not caught by that block's own `try`, so a loop that swallows one ends."""
+    """Raise TimeUp at the next line the learner's code runs, in `frame` or any frame it calls: one raised in an
+    `except` block escapes that block's own `try`. (A tracer that raises is switched off: the alarm puts it back.)"""
     def tracer(f, event, arg):
         if event == "line" and f.f_code.co_filename != __file__:
             raise TimeUp(limit, every_line=True)
@@ -64,9 +65,13 @@ def _interrupt_every_line(frame, limit: float) -> None:
 
 
 def _call_with_alarm(fn, args: tuple, limit: float):
-    def ring(signum, frame):
+    rings = []
+
+    def ring(signum, frame):      # every REPEAT_S past the limit: a TimeUp now (it ends a call like sleep) on every
+        rings.append(signum)      # other ring, and one at the next line run (it escapes an `except`) on each
         _interrupt_every_line(frame, limit)
-        raise TimeUp(limit, every_line=True)
+        if len(rings) % 2:
+            raise TimeUp(limit, every_line=True)
 
     previous, tracing = signal.signal(signal.SIGALRM, ring), sys.gettrace()   # a debugger's tracer stays
     delay, interval = signal.setitimer(signal.ITIMER_REAL, limit, REPEAT_S)  # returns a timer already set
