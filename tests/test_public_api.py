@@ -61,5 +61,8 @@ def test_the_notebooks_reach_a_small_api():
 
 
 def test_the_top_level_is_the_public_api_and_nothing_else():
-    top = {n for n in vars(ppo_lab) if not n.startswith("_")}
-    assert top == set(ppo_lab.__all__)
+    import subprocess
+    import sys
+    fresh = subprocess.run([sys.executable, "-c", "import ppo_lab; print(' '.join(sorted(vars(ppo_lab))))"],
+                           capture_output=True, text=True, check=True).stdout.split()   # before any test imports more
+    assert {n for n in fresh if not n.startswith("_")} == set(ppo_lab.__all__)

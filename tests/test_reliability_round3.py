@@ -155,8 +155,6 @@ def test_resuming_past_the_checkpoint_and_contradicting_seeds_are_refused(tmp_pa
     assert not (tmp_path / "b" / "config.json").exists()
     code = cli.main(["train", *TEXT, "--set", "seed=3", "--seed", "5", "--out", str(tmp_path / "c")])
     assert code == 2 and "--seed 5 and --set seed=3 contradict each other" in capsys.readouterr().err
-    code = cli.main(["train", *TEXT, "--set", "clip_eps=0.1", "--set", "clip_eps=0.3", "--out", str(tmp_path / "d")])
-    assert code == 2 and "--set clip_eps is given twice, 0.1 and 0.3" in capsys.readouterr().err
 
 
 def test_a_setting_the_member_never_reads_gets_a_one_line_warning(bundled, capsys):

@@ -49,11 +49,7 @@ def parse_sets(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set clip_eps=0.1")
-        value = parse_value(key.strip(), text.strip())
-        if key.strip() in changes and changes[key.strip()] != value:
-            raise ConfigError(f"--set {key.strip()} is given twice, {changes[key.strip()]!r} and {value!r}; valid: "
-                              "one value for each setting")
-        changes[key.strip()] = value
+        changes[key.strip()] = parse_value(key.strip(), text.strip())    # given twice: the later one
     return changes
 
 
