@@ -135,3 +135,38 @@ def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatc
     out = capsys.readouterr().out
     assert ("identical to the reference run" in out) is same and ("differs" in out) is not same
     assert ("padding" in out and f"response_length={config.response_length}" in out and "check_impl" in out) is same
+
+
+class _Logged:
+    def __init__(self, rows, texts=("a good film",)):
+        self.history = [{**r, "time/iteration": 1.0 + i} for i, r in enumerate(rows)]
+        self.samples = [{"completion": t} for t in texts]
+
+
+def test_same_run_allows_float_rounding_and_says_what_differs_by_how_much():
+    reference = _Logged([{"loss/policy_avg": 0.25, "env/reward_mean": 1.0}, {"loss/policy_avg": 0.5,
+                                                                           "env/reward_mean": 2.0}])
+    rounding = _Logged([{"loss/policy_avg": 0.25 + 4e-9, "env/reward_mean": 1.0}, {"loss/policy_avg": 0.5,
+                                                                                 "env/reward_mean": 2.0}])
+    assert answers.run_differences(reference, reference) == {}
+    assert answers.run_differences(reference, rounding) == {"loss/policy_avg": (0, pytest.approx(4e-9))}
+    assert answers.same_run(reference, rounding) and not answers.same_run(reference, rounding, rtol=0, atol=0)
+    said = answers._comparison(reference, rounding)
+    assert "up to float rounding" in said and "4.0e-09" in said and "loss/policy_avg" in said
+    assert "does not matter" in said
+
+    wrong = _Logged([{"loss/policy_avg": 0.25, "env/reward_mean": 1.0}, {"loss/policy_avg": 0.5,
+                                                                       "env/reward_mean": 2.5}])
+    assert not answers.same_run(reference, wrong)
+    said = answers._comparison(reference, wrong)
+    assert "differs" in said and "iteration 1 (env/reward_mean)" in said and "0.5" in said
+
+    other_text = _Logged([{"loss/policy_avg": 0.25, "env/reward_mean": 1.0}, {"loss/policy_avg": 0.5,
+                                                                            "env/reward_mean": 2.0}], ("a bad film",))
+    assert not answers.same_run(reference, other_text)
+    assert "completions differ" in answers._comparison(reference, other_text)
+    assert not answers.same_run(reference, _Logged([{"loss/policy_avg": 0.25, "env/reward_mean": 1.0}]))
+    nan = _Logged([{"loss/policy_avg": 0.25, "env/reward_mean": float("nan")}, {"loss/policy_avg": 0.5,
+                                                                                  "env/reward_mean": 2.0}])
+    assert answers.run_differences(reference, nan) == {"env/reward_mean": (0, float("inf"))}
+    assert answers.same_run(nan, nan) and not answers.same_run(reference, nan)

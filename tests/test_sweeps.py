@@ -34,7 +34,7 @@ STOPPED = "stopped at iteration 1: loss/total became non-finite (NaN or inf). Th
 
 def fake_run(values, status="finished", seed=0, config=TINY):
     """A Run with a made-up history (every metric takes `values` in turn): plots without training."""
-    history = [{**{m: float(v) for m in METRICS}, "iteration": i} for i, v in enumerate(values)]
+    history = [{**{m: float(v) for m in METRICS}, "iteration": i, "time/iteration": 1.0} for i, v in enumerate(values)]
     return Run(config.replace(seed=seed), None, history, status=status)
 
 
@@ -103,15 +103,28 @@ def test_a_run_with_no_history_is_skipped_with_its_status(status, shown):
 def test_every_group_plot_takes_ragged_and_empty_runs():
     groups = {"a": [fake_run([0, 1, 2]), fake_run([5], STOPPED, seed=1), fake_run([], "interrupted: …", seed=2)],
               "b": [fake_run([1, 2])]}
-    for fig in (plots.curves(groups, ["env/reward_mean", "objective/kl"], "c"), plots.proxy_vs_gold(groups, "pg"),
-                plots.reward_vs_kl(groups, "rk")):
+    for x in ("iteration", "seconds", "objective/kl"):
+        fig = plots.curves(groups, ["env/reward_mean", "objective/kl"], "c", x=x)
         labels = fig.axes[0].get_legend_handles_labels()[1]
         assert any("mean of 2 seeds; 1 stopped at iteration 1; 1 skipped, no iterations: interrupted" in t
-                   for t in labels), labels
+                   for t in labels), (x, labels)
         plt.close(fig)
-    fig = plots.proxy_vs_gold(groups, "pg")
-    gold_a = fig.axes[1].get_lines()[0]
-    assert np.allclose(gold_a.get_ydata(), [2.5, 1, 2]) and gold_a.get_linestyle() == "--"
+
+
+def test_curves_along_seconds_and_along_another_metric():
+    a = [Run(TINY, None, [{"time/iteration": 2.0, "env/reward_mean": r, "objective/kl": 10 * r}
+                          for r in (0.0, 1.0, 2.0)], status="finished")] * 2
+    fig = plots.curves({"a": a}, ["env/reward_mean"], "title", x="seconds")
+    x, y = fig.axes[0].lines[0].get_data()
+    assert list(x) == [2.0, 4.0, 6.0] and list(y) == [0.0, 1.0, 2.0]        # cumulative seconds, mean over seeds
+    assert fig.axes[0].get_xlabel().startswith("seconds") and fig._suptitle.get_text() == "title"
+    plt.close(fig)
+    fig = plots.curves({"a": a}, ["env/reward_mean"], "path", x="objective/kl")
+    path, star = fig.axes[0].lines[:2]
+    assert list(path.get_xdata()) == [0.0, 10.0, 20.0] and list(path.get_ydata()) == [0.0, 1.0, 2.0]
+    assert list(star.get_xdata()) == [20.0] and star.get_marker() == "*"           # the last iteration
+    assert "KL" in fig.axes[0].get_xlabel()
+    assert "last iteration" in [t.get_text() for t in fig.legends[0].get_texts()]
     plt.close(fig)
 
 

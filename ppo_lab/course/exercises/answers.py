@@ -212,10 +212,62 @@ def use_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S):
     return fn
 
 
-def same_run(a, b) -> bool:
-    """True when two runs logged exactly the same numbers (wall-clock timings aside)."""
-    strip = lambda run: [{k: v for k, v in h.items() if not k.startswith("time/")} for h in run.history]
-    return strip(a) == strip(b) and a.samples == b.samples
+SAME_RTOL, SAME_ATOL = 1e-6, 1e-9   # float rounding: a learner's sum in another order, or in Python floats
+
+
+def _logged(run) -> list[dict]:
+    return [{k: v for k, v in h.items() if not k.startswith("time/")} for h in run.history]   # timings aside
+
+
+def run_differences(a, b) -> dict[str, tuple[int, float]]:
+    """{metric: (the first iteration where two runs log it differently, the largest |a − b| over iterations)}
+    for every logged number they do not share exactly, wall-clock timings aside. A value that is not a number
+    on both sides, or a different number of iterations ("iterations"), differs by `inf`."""
+    if len(a.history) != len(b.history):
+        return {"iterations": (min(len(a.history), len(b.history)), float("inf"))}
+    gaps = {}
+    for it, (ha, hb) in enumerate(zip(_logged(a), _logged(b))):
+        for key in sorted(ha.keys() | hb.keys()):
+            x, y = ha.get(key), hb.get(key)
+            if x == y or (x != x and y != y):          # equal, or NaN on both sides
+                continue
+            numbers = isinstance(x, int | float) and isinstance(y, int | float) and x == x and y == y
+            first, gap = gaps.get(key, (it, 0.0))
+            gaps[key] = (first, max(gap, abs(x - y) if numbers else float("inf")))   # NaN on one side: inf
+    return gaps
+
+
+def _same_text(a, b) -> bool:
+    return [s.get("completion") for s in a.samples] == [s.get("completion") for s in b.samples]
+
+
+def same_run(a, b, rtol: float = SAME_RTOL, atol: float = SAME_ATOL) -> bool:
+    """True when two runs sampled the same completions and logged the same numbers up to float rounding: each
+    metric's largest difference ≤ atol + rtol·(its largest |value| in `a`). `rtol=atol=0`: bit for bit."""
+    def scale(key):
+        return max((abs(h[key]) for h in _logged(a) if isinstance(h.get(key), int | float)), default=0.0)
+    gaps = run_differences(a, b)
+    return _same_text(a, b) and all(gap <= atol + rtol * scale(k) for k, (_, gap) in gaps.items())
+
+
+def _comparison(reference, yours) -> str:
+    """What `train_yours` says of two runs: identical; the same up to float rounding (what differs, by how much,
+    and that it does not matter); or different (where first, by how much)."""
+    gaps = run_differences(reference, yours)
+    if not gaps and _same_text(reference, yours):
+        return "identical to the reference run, number for number."
+    worst = max(gaps, key=lambda k: gaps[k][1]) if gaps else None
+    if same_run(reference, yours):
+        return (f"the same run as the reference up to float rounding: the same completions, and {len(gaps)} logged "
+                f"number{'s' if len(gaps) > 1 else ''} differ by at most {gaps[worst][1]:.1e} ({worst}), within "
+                f"the tolerance (relative {SAME_RTOL:g}): that does not matter.")
+    text = "" if _same_text(reference, yours) else " The sampled completions differ too."
+    if worst is None:
+        return "this run differs from the reference run: the sampled completions differ."
+    first = min(gaps, key=lambda k: gaps[k][0])
+    return (f"this run differs from the reference run: {len(gaps)} logged numbers differ beyond float rounding, "
+            f"the first at iteration {gaps[first][0]} ({first}); the largest gap is {gaps[worst][1]:.3g} "
+            f"({worst}).{text}")
 
 
 def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/kl")):
@@ -223,7 +275,8 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
     `overrides` — and plot both runs side by side. Returns (reference, yours). DPO's functions (`dpo_loss`,
     `sequence_logps`) train with `lab.train_dpo` on the config's `dpo_pairs`, the others with `lab.train`.
 
-    With correct functions the two runs are the same run, number for number (`same_run`). PPO's training never
+    With correct functions the two runs are the same run up to float rounding (`same_run`); it says what differs
+    and by how much. PPO's training never
     pads a completion, so only `check_impl` can catch a slip on padded tokens there.
     """
     dpo = set(overrides) <= set(DPO_FUNCTIONS)
@@ -236,16 +289,13 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
            f"Trained with {whose}, beside the reference run (same seed)",
            xlabel="DPO iteration" if dpo else "PPO iteration")
     plt.show()
-    if same_run(reference, yours):
-        padding = "" if dpo else (
-            " A mistake that only matters on padding cannot show here: every training completion has all "
-            f"response_length={config.response_length} tokens (the mask is all ones); check_impl's padded cases "
-            "are the judge of that.")
-        print(f"identical to the reference run, number for number.{padding}")
-    else:
-        print("this run differs from the reference run")
+    padding = "" if dpo or not same_run(reference, yours) else (
+        " A mistake that only matters on padding cannot show here: every training completion has all "
+        f"response_length={config.response_length} tokens (the mask is all ones); check_impl's padded cases "
+        "are the judge of that.")
+    print(_comparison(reference, yours) + padding)
     return reference, yours
 
 
-__all__ = ["check", "hint", "not_answered", "passed", "PROGRESS", "same_run", "solution", "train_yours", "use_impl",
-           "verdict"]
+__all__ = ["check", "hint", "not_answered", "passed", "PROGRESS", "run_differences", "same_run", "solution",
+           "train_yours", "use_impl", "verdict"]

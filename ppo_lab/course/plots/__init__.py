@@ -20,13 +20,10 @@ from .mechanics import (
     values_vs_returns,
 )
 from .results import (
-    against_time,
     curves,
     heatmap,
     kl_estimators,
     pairwise_accuracy_curves,
-    proxy_vs_gold,
-    reward_vs_kl,
     score_histogram,
     text_table,
 )
@@ -36,10 +33,9 @@ from .verifiable import eval_curves, eval_points, pass_at_k_curves
 
 __all__ = [
     # the figures
-    "CLIP_CASES", "against_time", "clip_explorer_figure", "clip_objective", "curves",
+    "CLIP_CASES", "clip_explorer_figure", "clip_objective", "curves",
     "eval_curves", "eval_points", "gae_figure", "heatmap", "kl_estimators", "loss_and_weight", "next_token_figure",
-    "optimum_bars", "pairwise_accuracy_curves", "pass_at_k_curves", "ppo_cycle_diagram", "proxy_vs_gold",
-    "reward_vs_kl", "score_histogram",
+    "optimum_bars", "pairwise_accuracy_curves", "pass_at_k_curves", "ppo_cycle_diagram", "score_histogram",
     "term_bars", "text_table", "token_heatmap", "value_loss_figure", "values_vs_returns",
     # the part of their machinery a notebook uses beside them (the rest: lab.course.plots.style)
     "METRICS", "legend_below", "seed_band", "seeds_note", "style_axes",

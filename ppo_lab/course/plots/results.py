@@ -27,39 +27,54 @@ from .style import (
 )
 
 
-def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False, xlabel: str = "PPO iteration",
-           smooth: int = 1):
+def curves(groups: dict, metrics: list[str], title: str, single_run: bool = False, xlabel: str | None = None,
+           smooth: int = 1, x: str = "iteration"):
     """One panel per metric (titled by `METRICS`); each group (a setting → its runs over seeds) is a line
     with a band, one legend below all panels.
 
-    `single_run=True` labels one-run groups by their name alone (see `seed_band`); `xlabel` names the iterations
-    (DPO's are not PPO cycles, notebook 10); `smooth` > 1 averages each run over that many iterations (the panel
-    titles say so).
+    `x` is what the panels run along: "iteration" (the default), "seconds" (cumulative training time, mean over
+    the seeds: what each group buys per second rather than per iteration), or another metric's name (each
+    group's path through (that metric, this one), mean over seeds, a dot per iteration and a star at the last,
+    e.g. x="objective/kl": the price in nats of each step of reward). `single_run=True` labels one-run groups by
+    their name alone (see `seed_band`); `xlabel` renames the x axis (DPO's iterations are not PPO cycles,
+    notebook 10); `smooth` > 1 averages each run over that many iterations (the panel titles say so).
     """
-    width = min(10.0, 2.2 + 3.4 * len(metrics))
+    width = min(10.0, 2.2 + 3.4 * len(metrics)) if x == "iteration" or len(metrics) > 1 else 7.0
     fig, axes = plt.subplots(1, len(metrics), figsize=(width, 4.2), squeeze=False, layout="constrained")
     for ax, metric in zip(axes[0], metrics):
         for label, runs in groups.items():
-            seed_band(ax, runs, metric, label, single_run=single_run, smooth=smooth)
+            _line(ax, runs, metric, label, x, single_run, smooth)
         name = metric_title(metric) + (f" (mean of the last {smooth} iterations)" if smooth > 1 else "")
-        style_axes(ax, wrapped(name, 30), xlabel, wrapped(metric_unit(metric), 32), legend=False)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # iterations are whole numbers
-    legend_below(fig, axes)
+        style_axes(ax, wrapped(name, 30), xlabel or _X_LABELS.get(x) or metric_label(x),
+                   wrapped(metric_unit(metric), 32), legend=False)
+        if x == "iteration":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # iterations are whole numbers
+    star = [(Line2D([], [], ls="", marker="*", ms=12, color="grey"), "last iteration")] if x not in _X_LABELS else []
+    legend_below(fig, axes, extra=star)
     fig.suptitle(title)
     return fig
 
 
-def against_time(groups: dict, metric: str, title: str):
-    """`metric` against seconds of training (cumulative `time/iteration`, mean over seeds): what each group buys
-    per second rather than per iteration (notebook 09). One line per group, its seeds as a band."""
-    fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    for label, runs in groups.items():
-        done = [r for r in runs if r.history]
-        n = min(len(r.history) for r in done)
+_X_LABELS = {"iteration": "PPO iteration", "seconds": "seconds of training (mean over seeds)"}
+
+
+def _line(ax, runs, metric: str, label: str, x: str, single_run: bool, smooth: int) -> None:
+    """One group's line on one panel of `curves`, along `x` (see there)."""
+    if x == "iteration":
+        seed_band(ax, runs, metric, label, single_run=single_run, smooth=smooth)
+        return
+    done = [r for r in runs if r.history]
+    if not done:
+        return
+    n = min(len(r.history) for r in done)
+    values = [r.metric(metric)[:n] for r in done]
+    if x == "seconds":
         seconds = np.mean([np.cumsum(r.metric("time/iteration")[:n]) for r in done], axis=0)   # (n,)
-        draw_band(ax, seconds, [r.metric(metric)[:n] for r in done], runs_label(label, runs))
-    style_axes(ax, title, "seconds of training (mean over seeds)", metric_label(metric))
-    return fig
+        draw_band(ax, seconds, values, runs_label(label, runs, single_run))
+        return
+    xs, ys = ragged([r.metric(x)[:n] for r in done])[0], ragged(values)[0]
+    line, = ax.plot(xs, ys, marker="o", ms=3, label=runs_label(label, runs, single_run))
+    ax.plot(xs[-1], ys[-1], marker="*", ms=14, color=line.get_color())
 
 
 def pairwise_accuracy_curves(groups: dict, title: str):
@@ -100,34 +115,6 @@ def heatmap(grid, xs, ys, title: str, xlabel: str, ylabel: str, value_label: str
     return fig
 
 
-def reward_vs_kl(groups: dict, title: str):
-    """Each setting's path through (KL to the reference, reward): mean over seeds, one dot per iteration."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
-    for label, runs in groups.items():
-        kept = [r for r in runs if r.history]
-        kl = ragged([r.metric("objective/kl") for r in kept])[0]
-        reward = ragged([r.metric("env/reward_mean") for r in kept])[0]
-        line, = ax.plot(kl, reward, marker="o", ms=3, label=runs_label(label, runs))
-        if len(kl):
-            ax.plot(kl[-1], reward[-1], marker="*", ms=14, color=line.get_color())
-    style_axes(ax, title, metric_label("objective/kl"), metric_label("env/reward_mean"), legend=False)
-    legend_below(fig, ax, extra=[(Line2D([], [], ls="", marker="*", ms=12, color="grey"), "last iteration")])
-    return fig
-
-
-def proxy_vs_gold(groups: dict, title: str, gold: str = "gold/vader_mean"):
-    """Proxy reward (left axis, solid) and the gold oracle's score (right axis, dashed) on one plot."""
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
-    right = ax.twinx()
-    for label, runs in groups.items():
-        line = seed_band(ax, runs, "env/reward_mean", f"{label}: proxy reward")
-        seed_band(right, runs, gold, f"{label}: {metric_title(gold)}", color=line.get_color(), alpha=0.12, ls="--")
-    style_axes(ax, title, "PPO iteration", wrapped(metric_label("env/reward_mean") + " — solid", 40), legend=False)
-    right.set_ylabel(wrapped(metric_label(gold) + " — dashed", 40))     # the twin axis: the gold judge's scale
-    legend_below(fig, [ax, right], ncol=2)
-    return fig
-
-
 def kl_estimators(k1, k3, title: str):
     """Histograms of the per-token KL estimates k1 and k3 on the same tokens, with their means."""
     k1, k3 = np.asarray(k1).ravel(), np.asarray(k3).ravel()
@@ -158,5 +145,4 @@ def text_table(rows, columns: list[str] | None = None):
             .set_table_styles([{"selector": "th", "props": "text-align: left"}]))
 
 
-__all__ = ["against_time", "curves", "heatmap", "kl_estimators", "pairwise_accuracy_curves", "proxy_vs_gold",
-           "reward_vs_kl", "score_histogram", "text_table"]
+__all__ = ["curves", "heatmap", "kl_estimators", "pairwise_accuracy_curves", "score_histogram", "text_table"]
