@@ -131,10 +131,26 @@ def test_train_yours_says_padding_slips_cannot_show_in_training(same, monkeypatc
     monkeypatch.setattr(answers, "train", lambda config, overrides=None, progress=True: next(runs))
     monkeypatch.setattr(answers, "curves", lambda *args, **kwargs: None)
     config = PPOConfig.preset("ci")
-    exercises.train_yours(config, {"gae": trainer.PPO_FUNCTIONS["gae"]})
+    exercises.train_yours(config, {"gae": SOLUTIONS["gae"]})
     out = capsys.readouterr().out
+    assert "[gae] using YOUR" in out
     assert ("identical to the reference run" in out) is same and ("differs" in out) is not same
     assert ("padding" in out and f"response_length={config.response_length}" in out and "check_impl" in out) is same
+
+
+def test_train_yours_trains_the_package_function_until_yours_is_written(monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(answers, "train", lambda config, overrides=None, progress=True:
+                        trained.append(overrides) or _Run(1.0 if overrides is None else 1.0 + len(trained)))
+    monkeypatch.setattr(answers, "curves", lambda *args, **kwargs: None)
+
+    def my_gae(rewards, values, mask, gamma, lam):
+        return None  # your code here
+
+    with pytest.raises(RuntimeError, match="did not reproduce the reference run: a bug in ppo_lab"):
+        exercises.train_yours(PPOConfig.preset("ci"), {"gae": my_gae})   # the package's own, yet a different run
+    assert trained[1] == {"gae": trainer.PPO_FUNCTIONS["gae"]}
+    assert "[gae] using the package's own" in capsys.readouterr().out
 
 
 class _Logged:

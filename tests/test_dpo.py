@@ -2,6 +2,7 @@
 the loop logs PPO's names, and a DPO run is as reliable as a PPO run (clear errors, NaN guard, Ctrl-C, cache,
 determinism). The loss itself: tests/test_dpo_loss.py."""
 import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -219,6 +220,11 @@ def test_batched_logps_equal_one_pass_and_implicit_rewards_share_the_reference(m
     accuracy = dpo.implicit_reward_accuracy(models, pairs, 0.5)
     assert accuracy == pytest.approx((fresh[0] > fresh[1]).float().mean().item())
     assert accuracy == dpo.implicit_reward_accuracy(models, pairs, 5.0)                 # β never changes the ranking
+    by_run = dpo.implicit_rewards_of_runs({"moved": [SimpleNamespace(models=models)] * 2}, models, pairs)
+    assert list(by_run) == ["moved"] and len(by_run["moved"]) == 2
+    one = dpo.implicit_rewards(models, pairs, 1.0)                                     # β = 1: the log-ratio itself
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(by_run["moved"][1], one))
+    assert torch.allclose(one[0], 2 * dpo.implicit_rewards(models, pairs, 0.5)[0], atol=1e-5)
 
 
 def test_the_reward_model_ranks_held_out_human_pairs_as_the_build_measured(bundled):

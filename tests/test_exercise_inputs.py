@@ -85,7 +85,7 @@ NOT_NUMBER_RESULTS = {  # a function whose every result has the right value, but
     "06.k3": lambda lp, ref: str(math.expm1(ref - lp) - (ref - lp)),
     "04.clipped_objective": lambda r, a, e: np.str_(min(r * a, max(min(r, 1 + e), 1 - e) * a)),
     "03.plain_value_loss": lambda v, r: [0.5 * float(np.mean(np.subtract(v, r) ** 2))],
-    "01.preference_probability": lambda c, r: complex(1 / (1 + math.exp(r - c))),
+    "01.preference_probability": lambda c, r: complex(0.5 * (1 + math.tanh((c - r) / 2))),
     "02.td_errors": lambda r, v, g: [str(x) for x in _td64(r, v, g)],
     "05.distinct_1": lambda texts: torch.tensor([len(set(_words(texts))) / len(_words(texts))] * 2)}
 TD_2D = {"(1, T) tensor": lambda r, v, g: torch.tensor(_td64(r, v, g))[None, :],

@@ -34,7 +34,7 @@ RIGHT = {
     "02.td_errors": lambda r, v, g: [r[t] + g * (v[t + 1] if t + 1 < len(v) else 0.0) - v[t] for t in range(len(r))],
     "01.bt_loss": 0.127,
     "01.shift": 0,
-    "01.preference_probability": lambda c, r: 1 / (1 + math.exp(r - c)),
+    "01.preference_probability": lambda c, r: 0.5 * (1 + math.tanh((c - r) / 2)),   # σ, stable for any gap
     "05.uniform8": 2.079,
     "05.temperature": "higher",
     "05.distinct_1": lambda texts: len({w for t in texts for w in t.split()}) / sum(len(t.split()) for t in texts),
@@ -243,6 +243,17 @@ def test_hints_open_after_a_try_then_grow_stronger_then_the_solution(capsys):
     assert answers.PROGRESS[name] == {"tries": 2, "right": False, "hints": 2}
 
 
+def test_an_overflowing_sigmoid_gets_its_targeted_hint_then_a_stronger_one(capsys):
+    name = "01.preference_probability"
+    answers.PROGRESS.pop(name, None)
+    assert not exercises.check(name, lambda c, r: 1 / (1 + math.exp(-(c - r))))     # right until a gap of −800
+    out = capsys.readouterr().out
+    assert "OverflowError" in out and "a gap of −800 overflows" in out
+    exercises.hint(name)                                        # the targeted hint stood for hint 1: now hint 2
+    assert f"hint 2 of 2: {exercises.EXERCISES[name].hints[1]}" in capsys.readouterr().out
+    answers.PROGRESS.pop(name, None)
+
+
 def test_the_first_hint_is_a_nudge_the_second_the_formula():
     first, second = exercises.EXERCISES["01.preference_probability"].hints
     assert "sigmoid of something" in first and "r_chosen − r_rejected" not in first
@@ -278,7 +289,8 @@ SLIPS = {  # exercise: [(a wrong answer that betrays a known slip, what its targ
     "01.bt_loss": [(0.881, "That is σ(2)"), (2.127, "That is −log σ(−2)"), (0.0551, "−log₁₀"), (0.1831, "−log₂ (bits)"),
                    (-0.127, "check the sign")],
     "01.shift": [(5, "fraction of pairs")],
-    "01.preference_probability": [(WRONG["01.preference_probability"], "σ(r_rejected − r_chosen)"),
+    "01.preference_probability": [(lambda c, r: 1 / (1 + math.exp(-(c - r))), "a gap of −800 overflows"),
+                                  (WRONG["01.preference_probability"], "σ(r_rejected − r_chosen)"),
                                   (lambda c, r: math.exp(c - r), "between 0 and 1")],
     "02.gae_sum": [(0, "answer for λ = 0")],
     "02.gae_td": [(1, "answer for λ = 1")],

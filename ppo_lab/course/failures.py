@@ -136,11 +136,6 @@ def broken_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | Non
                       **train_kwargs)
 
 
-def healthy_runs(name: str, config: PPOConfig, seeds=(0, 1), models: Models | None = None, **train_kwargs) -> list[Run]:
-    """The healthy runs a recipe is compared with (`healthy_config`), once per seed."""
-    return over_seeds(healthy_config(name, config), seeds, models, **train_kwargs)
-
-
 def read_metric(runs: list[Run], metric: str, reduce: str) -> float:
     """One number per group of runs: the metric reduced over iterations, averaged over seeds.
 
@@ -193,5 +188,5 @@ def mystery_shows(exercise: str, runs: dict[str, list[Run]], healthy: list[Run])
 
 
 __all__ = ["broken_config", "broken_runs", "DISGUISES", "dropout_on", "Failure", "FAILURES", "flipped_gae",
-           "flipped_group_advantages", "healthy_config", "healthy_runs", "MYSTERIES", "mystery_runs", "mystery_shows",
+           "flipped_group_advantages", "healthy_config", "MYSTERIES", "mystery_runs", "mystery_shows",
            "read_metric", "recipe", "signature"]

@@ -255,6 +255,15 @@ def implicit_rewards(models: Models, pairs: Pairs, beta: float, reference: tuple
     return beta * (chosen - ref_chosen), beta * (rejected - ref_rejected)
 
 
+def implicit_rewards_of_runs(groups: dict[str, list], models: Models, pairs: Pairs, beta: float = 1.0
+                             ) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """`implicit_rewards` of every trained run's policy on the same pairs, the reference's log-probs computed
+    once: {group: [(chosen, rejected) per run]}, (N,) each. β = 1 gives log π − log π_ref itself."""
+    reference = batched_logps(models.ref, pairs)
+    return {name: [implicit_rewards(run.models, pairs, beta, reference) for run in runs]
+            for name, runs in groups.items()}
+
+
 def implicit_reward_accuracy(models: Models, pairs: Pairs, beta: float) -> float:
     """The fraction of pairs whose chosen completion gets the higher implicit reward (ties count as wrong); β
     scales the implicit reward and never changes which completion it prefers."""
@@ -284,5 +293,5 @@ def score_completions(models: Models, prompt_ids, prompt_mask, completion, mask)
 
 
 __all__ = ["batched_logps", "DPO_FUNCTIONS", "dpo_iteration", "dpo_step", "implicit_reward_accuracy",
-           "implicit_rewards", "pair_logps", "pair_rows", "pair_source", "prepare_dpo", "reference_logps",
-           "resolve_pairs", "reward_model_accuracy", "score_completions", "step_means", "train_dpo"]
+           "implicit_rewards", "implicit_rewards_of_runs", "pair_logps", "pair_rows", "pair_source", "prepare_dpo",
+           "reference_logps", "resolve_pairs", "reward_model_accuracy", "score_completions", "step_means", "train_dpo"]

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 
+import numpy as np
 import torch
 
 from ..config import FAMILY, ConfigError, PPOConfig
 from ..world.models import Models, load_models
 from . import cache, ppo
+from .checks import prompt_pool
 from .loop import Run, ready_to_start
+from .metrics import explained_variance
 from .rollout import (
     complete,
     encode_prompts,
@@ -143,17 +147,21 @@ def completed(lm, tokenizer, prompts: list[str], config: PPOConfig) -> tuple[lis
     return texts, readable([f[-config.response_length:] for f in full], tokenizer)
 
 
-def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str], seed: int = 0) -> dict:
-    """One Phase I batch with its per-token rewards, values, advantages and returns, for plots.
+def inspect_rollout(models: Models, config: PPOConfig, prompts: list[str] | int, seed: int = 0) -> dict:
+    """One Phase I batch with its per-token rewards, values, advantages and returns, for plots and for the
+    terms of the objective (`update.objective_terms`), and how much of the returns' variance the values explain.
 
-    Tokens come back as strings, one list per completion; tensors are (B, L).
+    `prompts`: the prompts to complete, or a number n: the first n prompts of the training pool. Tokens come
+    back as strings, one list per completion; tensors are (B, L).
     """
+    if isinstance(prompts, int):
+        prompts = prompt_pool(models.tokenizer, config)[:prompts]
     torch.manual_seed(seed)
     batch = rollout_batch(models, prompts, config)
     r, advantages, returns, kl = ppo.rewards_and_advantages(batch, config, config.kl_coef, ppo.PPO_FUNCTIONS)
     tokens = token_texts(batch.response, models.tokenizer)
     return {"batch": batch, "tokens": tokens, "rewards": r, "values": batch.values, "advantages": advantages,
-            "returns": returns, "kl": kl}
+            "returns": returns, "kl": kl, "explained_variance": explained_variance(batch.values, returns, batch.mask)}
 
 
 # ------------------------------------------------------------------ the critic-free family (notebook 09)
@@ -219,3 +227,129 @@ def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int =
 __all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed", "family",
            "family_table", "inspect_rollout", "interrupted", "iteration_cost", "MODEL_FIELDS", "OUTSIDE_TRAINING",
            "over_seeds", "saved_activation_bytes"]
+
+
+# ------------------------------------------------------------------ what a bigger policy costs (notebook 08)
+def memory_gb(device: torch.device) -> float:
+    """Peak GPU memory allocated since the last reset (CUDA), or the resident memory of this whole process (CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e9
+    try:
+        import psutil  # here: only this measurement needs it
+    except ImportError:                                     # the process's peak instead (kB on Linux)
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    return psutil.Process().memory_info().rss / 1e9
+
+
+def cost_by_model(bundles: dict[str, tuple[PPOConfig, Models]],
+                  progress: bool = True) -> tuple[dict[str, Run], dict[str, dict[str, float]]]:
+    """Each (config, models) pair trained in place, in order, and what one PPO iteration cost it (notebook 08).
+
+    Per name: the parameters N of the policy's LM, the seconds per iteration of Phase I, Phase II and the whole
+    (means over the iterations after the first, whose one-off warm-up they leave out; the only one if there is
+    one), the arithmetic memory of fp32 weights + gradients + Adam's two moments (16N bytes) and of the frozen
+    reference (4N), one minibatch's logits (b · (L + 1) · V · 4 bytes), and the memory measured after its run:
+    peak GPU memory on CUDA (reset before each run), else the process's resident memory.
+    Returns ({name: run}, {name: {measure: value}}).
+    """
+    if not bundles:
+        raise ConfigError("cost_by_model: bundles={} is empty; valid: {name: (config, models)}, at least one pair")
+    runs, measured = {}, {}
+    for name, pair in bundles.items():
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], PPOConfig)
+                and isinstance(pair[1], Models)):
+            raise ConfigError(f"cost_by_model: bundles[{name!r}] is {type(pair).__name__}, not a (PPOConfig, "
+                              "Models) pair; valid: e.g. {'tiny': (config, lab.load_models(config))}")
+        config, models = pair
+        device = models.policy.device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        runs[name] = run = ppo.train(config, models, progress=progress)
+        later = run.history[1:] or run.history                       # the first cycle includes one-off warm-up
+        n, vocab = sum(p.numel() for p in models.policy.lm.parameters()), models.policy.lm.config.vocab_size
+        mean = {key: sum(h[key] for h in later) / max(len(later), 1) for key in
+                ("time/rollout", "time/update", "time/iteration")}
+        measured[name] = {
+            "parameters (M)": n / 1e6, "Phase I s/iteration": mean["time/rollout"],
+            "Phase II s/iteration": mean["time/update"], "s/iteration": mean["time/iteration"],
+            "policy + Adam GB (16N)": 16 * n / 1e9, "reference GB (4N)": 4 * n / 1e9,
+            "logits of a minibatch GB": config.minibatch_size * (config.response_length + 1) * vocab * 4 / 1e9,
+            ("peak GPU memory GB" if device.type == "cuda" else "process memory GB"): memory_gb(device)}
+    return runs, measured
+
+
+__all__ += ["cost_by_model", "memory_gb"]
+
+
+# ------------------------------------------------------------------ runs judged at their evaluations (notebook 11)
+def eval_points(run: Run, metric: str = "env/accuracy", start: float | None = None) -> tuple[list, list, list]:
+    """(updates done, seconds of training, values) at each evaluation of a run; with `start`, a first point at
+    0 updates and 0 s (the starting model's value). `env/accuracy` at iteration t is measured after t's update."""
+    iterations, values = run.evaluations(metric)
+    seconds = torch.tensor(run.metric("time/iteration"), dtype=torch.float64).cumsum(0).tolist()  # (iterations,)
+    updates, times = [i + 1 for i in iterations], [seconds[i] for i in iterations]
+    if start is not None:
+        updates, times, values = [0] + updates, [0.0] + times, [start] + list(values)
+    return updates, times, list(values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+    """One number over seeds: their mean and half their min–max spread, shown as "0.823 ± 0.030" ("—": not
+    logged by these runs)."""
+
+    mean: float
+    half: float
+
+    @classmethod
+    def of(cls, values) -> Spread:
+        """The spread of a list of numbers, one per seed (NaN ones mean "not logged": all NaN gives NaN)."""
+        kept = [v for v in values if not math.isnan(v)]
+        return cls(sum(kept) / len(kept), (max(kept) - min(kept)) / 2) if kept else cls(math.nan, math.nan)
+
+    def __repr__(self) -> str:
+        if math.isnan(self.mean):
+            return "—"
+        digits = 3 if abs(self.mean) < 1 else 1
+        return f"{self.mean:.{digits}f} ± {self.half:.{digits}f}"
+
+    __str__ = __repr__
+
+
+def logged_mean(run: Run, metric: str) -> float:
+    """A metric's mean over the iterations that logged it (NaN if none did: `env/zero_std_groups` without groups)."""
+    values = run.evaluations(metric)[1]
+    return sum(values) / len(values) if values else math.nan
+
+
+def eval_summary(groups: dict[str, list[Run]], start: float | None = None) -> dict[str, dict[str, Spread]]:
+    """Each group of runs over seeds in numbers, each a `Spread` over its seeds: held-out accuracy (sampled, and
+    greedy) at the end; its gain over `start` in points (given a start); the seconds of training; the mean
+    accuracy over the evaluations (ahead per update); the accuracy at equal seconds, interpolated at the seconds
+    of training the quickest run of all took (ahead per second); and the groups with no signal, trained on and
+    sampled (dynamic sampling), mean over iterations. A column no run logged is left out."""
+    unevaluated = [name for name, runs in groups.items() if not runs or not all(r.evaluations("env/accuracy")[0]
+                                                                                 for r in runs)]
+    if not groups or unevaluated:
+        raise ValueError(f"eval_summary: groups={list(groups)}, of which {unevaluated} hold no run or a run never "
+                         "evaluated; valid: at least one group, each of runs with env/accuracy logged at least once")
+    quickest = min(sum(r.metric("time/iteration")) for runs in groups.values() for r in runs)
+    table = {}
+    for name, runs in groups.items():
+        finals = [r.evaluations("env/accuracy")[1][-1] for r in runs]
+        columns = {
+            "held-out accuracy (end)": finals,
+            "greedy (end)": [r.evaluations("env/accuracy_greedy")[1][-1] for r in runs],
+            "gain (points)": [100 * (a - start) for a in finals] if start is not None else [math.nan],
+            "seconds of training": [sum(r.metric("time/iteration")) for r in runs],
+            "mean accuracy over the evaluations": [logged_mean(r, "env/accuracy") for r in runs],
+            "accuracy at equal seconds": [float(np.interp(quickest, *eval_points(r)[1:])) for r in runs],
+            "groups with no signal": [logged_mean(r, "env/zero_std_groups") for r in runs],
+            "sampled groups with no signal": [logged_mean(r, "env/zero_std_groups_sampled") for r in runs]}
+        table[name] = {column: Spread.of(values) for column, values in columns.items()}
+    logged = [c for c in next(iter(table.values())) if any(not math.isnan(t[c].mean) for t in table.values())]
+    return {name: {c: row[c] for c in logged} for name, row in table.items()}
+
+
+__all__ += ["eval_points", "eval_summary", "logged_mean", "Spread"]

@@ -81,8 +81,8 @@ def verdict(name: str, right: bool, why: str = "", hint: str | None = None) -> V
         print(f"{_header(name)} right!\n  compare with a worked solution: lab.exercises.solution(\"{name}\")")
         return Verdict(True)
     if hint is None:
-        state["hints"] = max(state["hints"], 1)
-        hint = exercise.hints[state["hints"] - 1]
+        hint = exercise.hints[max(state["hints"], 1) - 1]
+    state["hints"] = max(state["hints"], 1)      # a targeted hint stands for the first: hint() gives a stronger one
     more = (f'stuck? lab.exercises.hint("{name}") gives a stronger hint.' if state["hints"] < len(exercise.hints)
             else f'still stuck? lab.exercises.solution("{name}") shows a worked solution.')
     print(f"{_header(name)} {why or 'not yet.'}\n  hint: {hint}\n  {more}")
@@ -163,7 +163,7 @@ def check(name: str, answer, *, time_limit: float | None = TIME_LIMIT_S) -> Verd
         return verdict(name, False, e.message())
     except Exception as e:  # noqa: BLE001 — a learner's function that raises is a wrong answer, with the reason
         if callable(answer):
-            return verdict(name, False, f"your answer raised {type(e).__name__}: {e}")
+            return verdict(name, False, f"your answer raised {type(e).__name__}: {e}", hint=_mistake(exercise, answer))
         shown = repr(answer) if len(repr(answer)) <= 40 else repr(answer)[:37] + "…"
         return verdict(name, False, f"your answer {shown} could not be read as this exercise's answer "
                                     f"({type(e).__name__}: {e}): is it the number the question asks for?")
@@ -270,15 +270,19 @@ def _comparison(reference, yours) -> str:
             f"({worst}).{text}")
 
 
-def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/kl")):
-    """Train twice from the bundled start with the same seed — the package's functions, then with
-    `overrides` — and plot both runs side by side. Returns (reference, yours). DPO's functions (`dpo_loss`,
-    `sequence_logps`) train with `lab.train_dpo` on the config's `dpo_pairs`, the others with `lab.train`.
+def train_yours(config, functions: dict, metrics=("env/reward_mean", "objective/kl")):
+    """Train twice from the bundled start with the same seed — the package's functions, then with yours — and
+    plot both runs side by side. Returns (reference, yours).
 
-    With correct functions the two runs are the same run up to float rounding (`same_run`); it says what differs
-    and by how much. PPO's training never
-    pads a completion, so only `check_impl` can catch a slip on padded tokens there.
+    `functions`: {name: your function}; each one you have not written yet (it raises NotImplementedError or
+    returns None, see `use_impl`) is replaced by the package's own, and the cell says which one trained. DPO's
+    functions (`dpo_loss`, `sequence_logps`) train with `lab.train_dpo` on the config's `dpo_pairs`, the others
+    with `lab.train`. With correct functions the two runs are the same run up to float rounding (`same_run`); it
+    says what differs and by how much. PPO's training never pads a completion, so only `check_impl` can catch a
+    slip on padded tokens there. When none of yours is written yet, the package's own functions must give the
+    reference run again: a RuntimeError says so if they do not.
     """
+    overrides = {name: use_impl(name, fn) for name, fn in functions.items()}
     dpo = set(overrides) <= set(DPO_FUNCTIONS)
     train_fn = train_dpo if dpo else train
     reference = train_fn(config, progress=False)
@@ -294,6 +298,9 @@ def train_yours(config, overrides: dict, metrics=("env/reward_mean", "objective/
         f"response_length={config.response_length} tokens (the mask is all ones); check_impl's padded cases "
         "are the judge of that.")
     print(_comparison(reference, yours) + padding)
+    if all(fn is REFERENCES[n] for n, fn in overrides.items()) and not same_run(reference, yours):
+        raise RuntimeError("the package's own functions did not reproduce the reference run: a bug in ppo_lab, "
+                           "not in your code (" + _comparison(reference, yours) + ")")
     return reference, yours
 
 

@@ -129,9 +129,20 @@ def gives(value, *args) -> Callable[[object], bool]:
     return lambda fn: callable(fn) and _returns(fn, args, value)
 
 
+def raises(error: type[BaseException], *args) -> Callable[[object], bool]:
+    """A detector of a known slip in a function answer: on `args` it raises `error` (an overflow, say)."""
+    def detector(fn) -> bool:
+        try:
+            fn(*copy.deepcopy(args))
+        except error:
+            return True
+        return False
+    return lambda fn: callable(fn) and detector(fn)
+
+
 def says(*texts: str) -> Callable[[object], bool]:
     """A checker (or a slip detector) of a text answer: one of `texts` (any case, spaces ignored)."""
     return lambda a: str(a).replace(" ", "").lower() in texts
 
 
-__all__ = ["as_number", "as_numbers", "close", "Exercise", "gives", "matches", "near", "numeric", "says"]
+__all__ = ["as_number", "as_numbers", "close", "Exercise", "gives", "matches", "near", "numeric", "raises", "says"]

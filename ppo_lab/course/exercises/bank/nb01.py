@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import math
 
-from .base import Exercise, gives, matches, numeric
+from .base import Exercise, gives, matches, numeric, raises
+
+OVERFLOW_HINT = ("Right for small gaps, but a gap of −800 overflows: e^800 is beyond the largest float (about e^709). "
+                 "σ(x) = 1/(1 + e^(−x)) for x ≥ 0 and e^x/(1 + e^x) for x < 0 are the same number, and neither "
+                 "exponent is ever positive.")
+
+
+def _sigmoid(x: float) -> float:
+    """σ(x) without overflow: 1/(1 + e^(−x)) for x ≥ 0, e^x/(1 + e^x) below."""
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 EXERCISES = {
     "01.bt_loss": numeric(
@@ -29,16 +38,22 @@ EXERCISES = {
         "changes none of them (a Bradley–Terry reward is only defined up to such a shift).", stars=1, minutes=2,
         slips={5: "Accuracy is the fraction of pairs ranked right, not a score: does any pair's order change?"}),
     "01.preference_probability": Exercise(
-        "Write preference_probability(r_chosen, r_rejected) = σ(r_chosen − r_rejected).",
-        matches([(c, r, 1 / (1 + math.exp(r - c))) for c, r in ((2, 0), (0, 0), (-1, 3), (10, -10))]),
+        "Write preference_probability(r_chosen, r_rejected) = σ(r_chosen − r_rejected), for any gap (even ±1000).",
+        matches([(c, r, _sigmoid(c - r)) for c, r in ((2, 0), (0, 0), (-1, 3), (10, -10), (-400, 400), (400, -400))]),
         ("Bradley–Terry: the probability that the chosen answer wins is a sigmoid of something. Of what?",
-         "P(chosen ≻ rejected) = σ(r_chosen − r_rejected), with σ(x) = 1 / (1 + e^(−x))."),
+         "P(chosen ≻ rejected) = σ(r_chosen − r_rejected), with σ(x) = 1 / (1 + e^(−x)); for a very negative x, "
+         "write it as e^x / (1 + e^x) so that no e^(−x) overflows."),
         "import math\n\n\ndef preference_probability(r_chosen, r_rejected):\n"
-        "    return 1 / (1 + math.exp(-(r_chosen - r_rejected)))", stars=2, minutes=4,
+        "    x = r_chosen - r_rejected\n"
+        "    if x >= 0:\n"
+        "        return 1 / (1 + math.exp(-x))\n"
+        "    return math.exp(x) / (1 + math.exp(x))       # the same σ(x), without e^(−x) overflowing", stars=2,
+        minutes=4,
         mistakes=((gives(1 / (1 + math.exp(2)), 2, 0), ("That is σ(r_rejected − r_chosen): a higher reward for the "
                                                         "chosen answer must make its win MORE likely.")),
                   (gives(math.exp(2), 2, 0), ("A probability stays between 0 and 1: squash the difference with the "
-                                              "sigmoid σ(x) = 1 / (1 + e^(−x)).")))),
+                                              "sigmoid σ(x) = 1 / (1 + e^(−x)).")),
+                  (raises(OverflowError, -400, 400), OVERFLOW_HINT))),
 }
 
 

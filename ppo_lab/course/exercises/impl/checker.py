@@ -177,11 +177,21 @@ def _run_case(name: str, fn, case: Case) -> None:
         _compare_stats(stats, ref_stats, case.stats)
     _check_grads(case, grads, ref_grads, names, low)
     for i, (before, after) in enumerate(zip(case.args, args)):
-        if isinstance(before, torch.Tensor) and not torch.equal(before, after.detach()):
+        if isinstance(before, torch.Tensor) and not _unchanged(before, after.detach()):
             raise _Fail(f"your function changed its input `{names[i]}` in place, but the caller still needs it as it "
                         "was (the trainer logs the rewards after GAE, for one). Make new tensors (x = x + 1, "
                         "torch.where, .clone()) instead of writing into an input (x += 1, x[i] = …).", general=True)
 
+
+
+def _unchanged(before: torch.Tensor, after: torch.Tensor) -> bool:
+    """The same tensor, entry for entry: NaN where it was NaN (NaN == NaN is false)."""
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return False
+    same = before == after
+    if before.is_floating_point():
+        same |= before.isnan() & after.isnan()
+    return bool(same.all())
 
 
 # ====================================================================== the public checker
@@ -198,7 +208,7 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
     ref = REFERENCES[name]
     params = inspect.signature(ref).parameters.values()
     signature = f"{name}({', '.join(p.name if p.default is p.empty else f'{p.name}={p.default!r}' for p in params)})"
-    where = f"lab.{ref.__module__.rsplit('.', 1)[-1]}.{name}"
+    where = f"lab.{ref.__module__.removeprefix('ppo_lab.')}.{name}"
     if fn is None:
         print(f"[{name}] not implemented yet: write `{signature}` and pass it in.")
         return Verdict(False)
@@ -218,7 +228,7 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
         return Verdict(False)
     if not failures:
         train = (" Next: use it on the model's own samples (the cell below)." if name == "pass_at_k" else
-                 f" Try it in training: lab.train(config, overrides={{'{name}': your_function}})")
+                 f" Try it in training: lab.exercises.train_yours(config, {{'{name}': your_function}})")
         print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}.{train}")
         return Verdict(True)
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")

@@ -80,7 +80,13 @@ def _sequence_cases() -> list[Case]:
              grad=(0,), want_grad=(_t([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),)),
         Case(name="worked by hand: a completion with no valid token has log-prob 0 (an empty product is 1)",
              args=(_t([[-4.0, -4.0], [-1.0, -2.0]]), torch.tensor([[False, False], [True, True]])),
-             hint=MASK_SUM_HINT, want=(_t([0.0, -3.0]),), grad=(0,))]
+             hint=MASK_SUM_HINT, want=(_t([0.0, -3.0]),), grad=(0,)),
+        Case(name="padding that holds −inf and NaN (the docstring's \"any number\"): the sums are still −3 and −1, "
+                  "never NaN (−inf · 0 and NaN · 0 are NaN)",
+             args=(_t([[-1.0, -2.0, -float("inf")], [-1.0, float("nan"), float("nan")]]),
+                   torch.tensor([[True, True, False], [True, False, False]])),
+             hint=MASK_SUM_HINT, want=(_t([-3.0, -1.0]),), grad=(0,),
+             want_grad=(_t([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),))]
     for seed, (n, T, dtype) in enumerate([(4, 6, F64), (3, 10, F32), (8, 24, F64)]):
         g = torch.Generator().manual_seed(seed)
         lengths = torch.randint(1, T + 1, (n, 1), generator=g)                                 # (n, 1)
