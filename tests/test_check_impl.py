@@ -39,6 +39,44 @@ def test_every_typical_mistake_is_caught_with_its_targeted_hint(name, mistake, s
     out = capsys.readouterr().out
     assert "checks passed;" in out and "✗" in out and shown in out, out
     assert "all " not in out.splitlines()[0]
+    assert out.count("  hint: ") <= 1, out                             # one hint, never one per failed case
+    others = {phrase for _, _, phrase in MISTAKES if phrase not in out}
+    hint = out.split("  hint: ")[1] if "  hint: " in out else ""
+    assert not [p for p in others if p in hint], out                   # and not another slip's
+
+
+SAME_SLIPS_WRITTEN_ANOTHER_WAY = [  # a learner's own wording of a known slip: matched by its numbers, not its code
+    ("dpo_loss", lambda pc, pr, rc, rr, beta: (torch.nn.functional.softplus(-beta * (pc - pr)).mean(), {
+        "rewards/chosen": (beta * pc).mean().item(), "rewards/rejected": (beta * pr).mean().item(),
+        "rewards/margins": (beta * (pc - pr)).mean().item(),
+        "rewards/accuracies": (pc > pr).float().mean().item()}), "MINUS the reference's"),
+    ("sequence_logps", lambda token_logps, mask: (token_logps * mask).sum(dim=-1), "leave them out of the sum"),
+    ("entropy", lambda logits, mask: -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1).mean(),
+     "Padded tokens (mask=False) must not count"),
+]
+
+
+@pytest.mark.parametrize("name,mine,shown", SAME_SLIPS_WRITTEN_ANOTHER_WAY, ids=[s for _, _, s in
+                                                                              SAME_SLIPS_WRITTEN_ANOTHER_WAY])
+def test_a_known_slip_written_another_way_gets_that_slips_hint_alone(name, mine, shown, capsys):
+    assert not exercises.check_impl(name, mine)
+    out = capsys.readouterr().out
+    assert out.count("  hint: ") == 1 and shown in out.split("  hint: ")[1], out
+
+
+def test_an_unknown_bug_gets_the_hint_of_its_first_failed_check(capsys):
+    from ppo_lab.course.exercises.impl.checker import BATTERIES, REFERENCES, slip_hint
+
+    def halved(*args):                                                 # no known slip halves the loss
+        loss, stats = REFERENCES["dpo_loss"](*args)
+        return loss / 2, stats
+
+    assert not exercises.check_impl("dpo_loss", halved)
+    out = capsys.readouterr().out
+    cases = BATTERIES["dpo_loss"]()
+    first = next(c for c in cases if c.name in out)
+    assert out.count("  hint: ") == 1 and f"  hint: {first.hint}" in out
+    assert slip_hint("dpo_loss", cases, []) is None
 
 
 def test_not_implemented_unanswered_and_broken_functions_never_raise(capsys):
@@ -90,9 +128,9 @@ def test_a_function_that_returns_none_on_some_case_fails_that_case(capsys):
 
 
 def test_a_failure_shows_the_case_expected_got_and_a_hint_but_not_the_solution(capsys):
-    import mistakes
+    from ppo_lab.course.exercises.impl import slips
 
-    exercises.check_impl("policy_loss", mistakes.policy_min)
+    exercises.check_impl("policy_loss", slips.policy_min)
     out = capsys.readouterr().out
     assert "worked by hand: A > 0 with r below the trust region" in out
     assert "loss: expected 0.5, got 0.2" in out and "hint:" in out

@@ -31,6 +31,7 @@ from ....world.verifiable import pass_at_k
 from ..calls import TIME_LIMIT_S, TimeUp, Verdict, limited
 from . import advantages, losses, preference, verifiable
 from .case import F64, Case
+from .slips import SLIPS
 
 BATTERIES = {**advantages.BATTERIES, **losses.BATTERIES, **preference.BATTERIES, **verifiable.BATTERIES}  # its cases
 REFERENCES = {**PPO_FUNCTIONS, **DPO_FUNCTIONS,  # function: the package's own, that a learner's is checked against
@@ -55,14 +56,19 @@ class _Fail(Exception):
 
 
 # ====================================================================== running one case
-def _show(x: torch.Tensor, at=None) -> str:
-    """A short excerpt of a tensor: a number, or its first values (and the first difference)."""
+def digits_apart(a: float, b: float) -> int:
+    """The significant digits (6 to 17) that show two different numbers as different texts."""
+    return next((d for d in range(6, 18) if f"{a:.{d}g}" != f"{b:.{d}g}"), 17)
+
+
+def _show(x: torch.Tensor, at=None, digits: int = 6) -> str:
+    """A short excerpt of a tensor: a number, or its first values (and the first difference, to `digits`)."""
     x = x.detach().double()
     if x.dim() == 0:
-        return f"{x.item():.6g}"
+        return f"{x.item():.{digits}g}"
     flat = ", ".join(f"{v:.4g}" for v in x.flatten()[:6].tolist())
     more = ", …" if x.numel() > 6 else ""
-    where = f" (first difference at {list(at)}: {x[tuple(at)].item():.6g})" if at is not None else ""
+    where = f" (first difference at {list(at)}: {x[tuple(at)].item():.{digits}g})" if at is not None else ""
     return f"[{flat}{more}] shape {tuple(x.shape)}{where}"
 
 
@@ -82,8 +88,10 @@ def _compare(label: str, got, want: torch.Tensor, literal: bool, low: bool = Fal
     ok = torch.isclose(got, want, rtol=rtol, atol=atol) | (torch.isinf(want) & (got == want))
     if not bool(ok.all()):
         at = (~ok).nonzero()[0].tolist() if got.dim() else None
+        first = tuple(at) if at is not None else ()
+        digits = digits_apart(want[first].item(), got[first].item())
         nan = " (NaN: something like 0·∞, ∞ − ∞ or log 0 happened)" if bool(torch.isnan(got).any()) else ""
-        raise _Fail(f"{label}: expected {_show(want, at)}, got {_show(got, at)}{nan}")
+        raise _Fail(f"{label}: expected {_show(want, at, digits)}, got {_show(got, at, digits)}{nan}")
 
 
 def _results(name: str, out) -> tuple[dict, dict | None]:
@@ -114,7 +122,8 @@ def _compare_stats(stats: dict, want: dict, literal: dict | None) -> None:
                         f"{'nothing' if value is None else type(value).__name__}. The trainer logs it; use "
                         ".item() (a tensor would also keep the autograd graph alive).", general=True)
         if literal and key in literal and not math.isclose(value, literal[key], abs_tol=1e-6):
-            raise _Fail(f"stats[{key!r}] ({STATS[key]}): expected {literal[key]:.6g}, got {value:.6g}")
+            d = digits_apart(literal[key], value)
+            raise _Fail(f"stats[{key!r}] ({STATS[key]}): expected {literal[key]:.{d}g}, got {value:.{d}g}")
 
 
 def _call(fn, case: Case):
@@ -232,7 +241,7 @@ def check_impl(name: str, fn, *, time_limit: float | None = TIME_LIMIT_S) -> Ver
         print(f"[{name}] all {len(cases)} checks passed! Your function agrees with {where}.{train}")
         return Verdict(True)
     print(f"[{name}] {len(cases) - len(failures)} of {len(cases)} checks passed; {len(failures)} failed:")
-    _report(failures)
+    _report(failures, slip_hint(name, cases, failures))
     return Verdict(False)
 
 
@@ -278,21 +287,47 @@ def _run_battery(name: str, fn, cases: list[Case], signature: str, stub=None) ->
     return failures
 
 
-def _report(failures: list, most: int = 6) -> None:
-    """Print each failed case with expected vs got and its hint; the same message or hint only once."""
-    messages, hints, shown = set(), set(), 0
-    for case, what, hint in failures:
+def _matching_slip(name: str, cases: list[Case], failures: list, overlap: float = 0.8) -> str | None:
+    """The phrase of the known slip (`slips.SLIPS`) that fails (nearly) the same checks as the learner's function:
+    the most shared failed checks, at least `overlap` of the two sets together (a float32 version of a slip passes
+    a check or two that the float64 one fails), the same first message breaking ties; None when no slip does."""
+    failed, best = {case.name for case, _, _ in failures}, None
+    for slip, phrase in SLIPS.get(name, ()):
+        theirs = _run_battery(name, slip, cases, name) or []
+        shared = len(failed & {case.name for case, _, _ in theirs}) / len(failed | {case.name for case, _, _ in theirs})
+        score = (shared, bool(theirs) and theirs[0][1] == failures[0][1])
+        if shared >= overlap and (best is None or score > best[0]):
+            best = (score, phrase)
+    return None if best is None else best[1]
+
+
+def slip_hint(name: str, cases: list[Case], failures: list) -> str | None:
+    """The one hint for these failures: the known slip's, when the learner's function fails as one does (None when
+    the checker's own message already names it: no gradient, tensor stats, an input changed in place); else the
+    hint of the first failed check that has one. Never every case's hint: one bug trips many cases, and their hints
+    would name slips the learner did not make."""
+    if not failures:
+        return None
+    phrase = _matching_slip(name, cases, failures)
+    if phrase is not None:
+        return next((case.hint for case in cases if phrase in case.hint), None)
+    return next((hint for _, _, hint in failures if hint), None)
+
+
+def _report(failures: list, hint: str | None, most: int = 6) -> None:
+    """Print each failed case with expected vs got (the same message only once), then the one hint."""
+    messages, shown = set(), 0
+    for case, what, _ in failures:
         if what in messages or shown == most:
             continue
         messages.add(what)
         shown += 1
         print(f"  ✗ {case.name}\n      {what}")
-        if hint:
-            print(f"      hint: {'(as above)' if hint in hints else hint}")
-            hints.add(hint)
     if len(failures) > shown:
         print(f"  … and {len(failures) - shown} more failed checks (the same message, or more of them); "
               "fix the ones above first.")
+    if hint:
+        print(f"  hint: {hint}")
 
 
-__all__ = ["BATTERIES", "check_impl", "REFERENCES", "STATS"]
+__all__ = ["BATTERIES", "check_impl", "digits_apart", "REFERENCES", "slip_hint", "STATS"]
