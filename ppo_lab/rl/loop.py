@@ -93,6 +93,20 @@ def progress_bar(config: PPOConfig, desc: str, start: int, progress: bool):
                           total=config.iterations)
 
 
+def phase_ticker(bar, desc: str, steps: int) -> Callable[[], None]:
+    """`tick` for one iteration: the outer bar's label says where the iteration is — "PPO · Phase I", then
+    "PPO · Phase II 3/8" (minibatch updates done) — so a run keeps ONE progress bar. (An inner bar per iteration,
+    closed when the iteration ends, leaves a dead widget in a notebook's output for every iteration.)"""
+    done = -1
+    bar.set_description_str(f"{desc} · Phase I", refresh=False)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        bar.set_description_str(f"{desc} · Phase II {done}/{steps}" if done < steps else desc)
+    return tick
+
+
 def run_loop(run: Run, bar, one_iteration: Callable, start: int = 0, overrides: dict | None = None) -> Run:
     """Call `one_iteration(it, keep)` for every iteration of the bar. A NaN/inf or Ctrl-C ends the run with the
     weights of the last `keep()` back in the policy, and its status says why; otherwise the status is "finished"."""
@@ -173,5 +187,5 @@ def restore(run: Run, folder: str, optimizer, generator) -> tuple[float, int]:
     return state["kl_coef"], state["iteration"] + 1
 
 
-__all__ = ["draw_prompts", "finish", "functions", "INTERRUPTED", "log_iteration", "progress_bar", "ready_to_start",
-           "restore", "resume_point", "Run", "run_loop", "save_state", "seed_everything", "stop"]
+__all__ = ["draw_prompts", "finish", "functions", "INTERRUPTED", "log_iteration", "phase_ticker", "progress_bar",
+           "ready_to_start", "restore", "resume_point", "Run", "run_loop", "save_state", "seed_everything", "stop"]

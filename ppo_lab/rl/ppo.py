@@ -15,7 +15,6 @@ import sys
 import time
 
 import torch
-import tqdm.auto
 
 from ..config import PPOConfig, inert_settings
 from ..maths import advantages as adv_lib, kl_penalty
@@ -26,6 +25,7 @@ from .loop import (
     draw_prompts,
     functions,
     log_iteration,
+    phase_ticker,
     progress_bar,
     ready_to_start,
     resume_point,
@@ -140,7 +140,7 @@ def train(config: PPOConfig | None = None, models: Models | None = None, *, prom
 
     def one_iteration(it: int, keep) -> None:
         batch, stats = guarded_iteration(models, optimizer, draw_prompts(pool, config, generator), config,
-                                         beta["now"], generator, fns, threshold, progress)  # rollout … ppo_epochs
+                                         beta["now"], generator, fns, threshold, bar)  # rollout … ppo_epochs
         stats |= held_out_stats(models, config, it)                              # a reward program's world
         keep()
         log_iteration(run, batch, stats, it, threshold, bar)                     # history, samples, bar
@@ -167,18 +167,15 @@ def prepare(config: PPOConfig, models: Models | None, prompts: list[str] | None,
     return models, fns, generator, ready_to_start(models, config, prompts)
 
 
-def guarded_iteration(models: Models, optimizer, prompts, config, kl_coef, generator, fns, threshold, progress):
-    """`iteration` with an inner progress bar (shown when an iteration takes over 2 s) and the NaN guard:
-    any non-finite metric, or sampling from non-finite weights, becomes a NonFiniteError."""
-    steps = config.ppo_epochs * (config.batch_size // config.minibatch_size)
-    with tqdm.auto.tqdm(total=1 + steps, desc="Phase I, then Phase II minibatches", delay=2.0, leave=False,
-                        disable=not progress) as inner:
-        try:
-            batch, stats = iteration(models, optimizer, prompts, config, kl_coef, generator, fns, threshold,
-                                     tick=inner.update)
-        except RuntimeError:            # e.g. torch.multinomial on NaN probabilities, whatever the device
-            check_weights(models.policy, "the policy")   # NonFiniteError when the weights are the cause
-            raise
+def guarded_iteration(models: Models, optimizer, prompts, config, kl_coef, generator, fns, threshold, bar):
+    """`iteration`, its phase on the run's progress bar (`phase_ticker`), and the NaN guard: any non-finite
+    metric, or sampling from non-finite weights, becomes a NonFiniteError."""
+    tick = phase_ticker(bar, "PPO", config.ppo_epochs * (config.batch_size // config.minibatch_size))
+    try:
+        batch, stats = iteration(models, optimizer, prompts, config, kl_coef, generator, fns, threshold, tick=tick)
+    except RuntimeError:            # e.g. torch.multinomial on NaN probabilities, whatever the device
+        check_weights(models.policy, "the policy")   # NonFiniteError when the weights are the cause
+        raise
     check_finite({k: v for k, v in stats.items() if k != "val/explained_variance"})
     return batch, stats
 

@@ -152,8 +152,8 @@ def policy_pairs(models: Models, pool: list[str], config: PPOConfig, generator, 
     """`n` pairs from the starting policy: prompts of the pool completed twice, the reward model judging."""
     two = pair_config(config)
     chunks = []
-    for _ in tqdm.auto.trange(-(-n // (config.batch_size // 2)), desc="policy pairs", leave=False,
-                              disable=not progress, delay=2.0):
+    for _ in tqdm.auto.trange(-(-n // (config.batch_size // 2)), desc="policy pairs", disable=not progress,
+                              delay=2.0):       # kept when done: a closed bar is a dead widget in a notebook
         chunks.append(pairs_from_rollout(rollout(models, draw_prompts(pool, two, generator), two)))
     return concatenate(chunks)
 
