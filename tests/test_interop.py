@@ -377,3 +377,12 @@ def test_trl_takes_large_groups(tmp_path):
     engine_export.export(config, "trl", str(tmp_path), "arithmetic")
     name, keywords = trl_config_of(tmp_path)
     assert defs.trl_config(name)(**{**keywords, "output_dir": str(tmp_path / "out")}).num_generations == 16
+
+
+def test_check_names_confirms_every_engine():
+    """Notebook 08's check: where the engines are installed (CI), every name of the map is confirmed by each."""
+    for engine in engines.ENGINES:
+        need(engine)
+    check = defs.check_names()
+    assert check.problems == [] and check.unchecked == {}
+    assert check.confirmed == {e: sum(len(n) for n in engines.names(e).values()) for e in engines.ENGINES}

@@ -18,7 +18,8 @@ import pathlib
 import re
 import sys
 
-from .mapping import VERSIONS
+from ..config import PPOConfig
+from .mapping import ENGINES, MAP, RECORDING_ONLY, VERSIONS, Missing, Setting, names
 
 INSTALL = "pip install --no-deps -r requirements-engines.txt  (verl, OpenRLHF, TRL and Hydra; no Ray or CUDA)"
 PACKAGES = {"verl": "verl", "openrlhf": "openrlhf", "trl": "trl"}
@@ -145,5 +146,71 @@ def trl_names(name: str) -> set[str]:
     return fields | {f"{a.arg}=" for a in args if a.arg != "self"}
 
 
-__all__ = ["INSTALL", "missing", "openrlhf_flags", "openrlhf_parser", "package_dir", "PACKAGES", "trl_config",
-           "trl_names", "verl_config", "verl_override", "verl_unknown", "hydra_quoted"]
+# ------------------------------------------------------------------ the map, checked (notebook 08)
+@dataclasses.dataclass
+class NameCheck:
+    """What `check_names` found: its problems (none: the map is sound), how many names each installed engine
+    confirmed, and why an engine's own definitions could not be read here (then only the forms were checked)."""
+    problems: list[str]
+    confirmed: dict[str, int]
+    unchecked: dict[str, str]
+
+    def __str__(self) -> str:
+        lines = [f"{len(MAP)} PPOConfig fields mapped in {len(ENGINES)} engines: "
+                 + ("; ".join(self.problems) if self.problems else "every field that steers a run has a row")]
+        lines += [f"{engine} {VERSIONS[engine]}: all {n} names are its own" for engine, n in self.confirmed.items()]
+        lines += [f"{engine}: not checked live here ({why})" for engine, why in self.unchecked.items()]
+        return "\n".join(lines)
+
+
+def form_problems() -> list[str]:
+    """MAP against our config and each engine's form of a name: a row for every field that steers a run (none for
+    `RECORDING_ONLY`), an entry for every engine, a reason for every gap, OpenRLHF's `--flags`, verl's dotted keys."""
+    fields = {f.name for f in dataclasses.fields(PPOConfig)} - set(RECORDING_ONLY)
+    problems = [f"no row for {sorted(fields - set(MAP))}"] if fields - set(MAP) else []
+    problems += [f"rows for no field of PPOConfig: {sorted(set(MAP) - fields)}"] if set(MAP) - fields else []
+    for field, rows in MAP.items():
+        if set(rows) != set(ENGINES) or not all(rows.values()):
+            problems.append(f"{field}: an entry per engine is needed, has {sorted(e for e, r in rows.items() if r)}")
+        problems += [f"{field} in {engine}: a gap without its reason" for engine, row in rows.items()
+                     for item in row if isinstance(item, Missing) and not item.reason]
+    settings = {e: [i.name for rows in MAP.values() for i in rows.get(e, ()) if isinstance(i, Setting)]
+                for e in ENGINES}
+    problems += [f"OpenRLHF: {n!r} is not a --flag" for n in settings["openrlhf"] if not n.startswith("--")]
+    problems += [f"verl: {n!r} is not a dotted key" for n in settings["verl"] if "." not in n or " " in n]
+    return problems
+
+
+def unknown_names(engine: str) -> dict[str, list[str]]:
+    """{scope: the names of ours that the installed engine's own definitions lack there} ({} when it has them all):
+    verl's composed ppo_trainer.yaml, OpenRLHF's script parsers, TRL's config fields and trainer arguments."""
+    found = {}
+    for scope, ours in names(engine).items():
+        if engine == "verl":
+            found[scope] = verl_unknown(ours)
+        elif engine == "openrlhf":
+            found[scope] = sorted(set(ours) - set(openrlhf_flags(openrlhf_parser(scope))))
+        else:
+            found[scope] = sorted(set(ours) - trl_names(scope))
+    return {scope: unknown for scope, unknown in found.items() if unknown}
+
+
+def check_names() -> NameCheck:
+    """The map checked whole (`form_problems`), and, for each engine installed here at `VERSIONS`, every name of
+    ours against that engine's own definitions (`unknown_names`); an engine that is absent is said so, not failed
+    (the test suite, where CI installs them all, fails instead)."""
+    problems, confirmed, unchecked = form_problems(), {}, {}
+    for engine in ENGINES:
+        why = missing(engine)
+        if why:
+            unchecked[engine] = why
+            continue
+        unknown = unknown_names(engine)
+        problems += [f"not names of {engine} {VERSIONS[engine]}'s {scope}: {n}" for scope, n in unknown.items()]
+        confirmed[engine] = sum(len(n) for n in names(engine).values())
+    return NameCheck(problems, confirmed, unchecked)
+
+
+__all__ = ["check_names", "form_problems", "hydra_quoted", "INSTALL", "missing", "NameCheck", "openrlhf_flags",
+           "openrlhf_parser", "package_dir", "PACKAGES", "trl_config", "trl_names", "unknown_names", "verl_config",
+           "verl_override", "verl_unknown"]

@@ -9,10 +9,11 @@ cannot express; `interop.export` writes them out as a launch folder.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import ConfigError, PPOConfig
+from ..config import FIELDS, ConfigError, PPOConfig
 from ..world import assets, verifiable
 
 VERSIONS = {"verl": "0.9.1", "openrlhf": "0.11.2", "trl": "1.16.0"}
@@ -384,23 +385,64 @@ def check_engine(engine: str) -> None:
         raise ConfigError(f"engine={engine!r} is not an engine here; valid: {list(ENGINES)}")
 
 
-# ------------------------------------------------------------------ the table of notebook 08
+# ------------------------------------------------------------------ the table of notebooks 08 and 09
 def cell(row: Row) -> str:
-    """One table cell: the engine's names in backticks (with their scope where it is not the default), or
-    "— (why)"."""
+    """One table cell as plain text: the engine's names (with their scope where it is not the default), or
+    "— (why)"; no markdown (a reason's `backticks` are dropped), so a DataFrame shows it as it is."""
     parts = []
     for item in row:
         if isinstance(item, Missing):
-            parts.append(f"— ({item.reason})")
+            parts.append(f"— ({item.reason.replace('`', '')})")
         else:
             scope = f" ({', '.join(item.scope)})" if item.scope else ""
-            parts.append(f"`{item.name}`{scope}")
+            parts.append(f"{item.name}{scope}")
     return "; ".join(parts)
 
 
 def table_rows() -> dict[str, tuple[str, ...]]:
     """{field: one cell per engine}, every mapped field."""
     return {name: tuple(cell(rows[engine]) for engine in ENGINES) for name, rows in MAP.items()}
+
+
+def table(fields: list[str] | None = None):
+    """The map as a pandas DataFrame: one row per `PPOConfig` field (all of MAP's, or `fields` in that order), the
+    columns "lecture term" (the field's `term` in `config.FIELDS`, else its help line) and one per engine, titled
+    as in `TITLES`. It displays every cell whole (a plain DataFrame cuts a cell at 50 characters)."""
+    fields = list(MAP) if fields is None else list(fields)
+    unknown = [f for f in fields if f not in MAP]
+    if unknown or not fields:
+        raise ConfigError(f"table(fields={fields!r}): {unknown or 'no field'} "
+                          f"{'has no row' if unknown else 'given'}; valid: a list of fields of MAP, e.g. "
+                          f"['clip_eps', 'kl_coef'], from {list(MAP)} (None: every one; {list(RECORDING_ONLY)} only "
+                          "record a run and have no row)")
+    rows, titles = table_rows(), [TITLES[e] for e in ENGINES]
+    data = {"lecture term": [FIELDS[f].term or FIELDS[f].help for f in fields]}
+    data |= {title: [rows[f][k] for f in fields] for k, title in enumerate(titles)}
+    return _whole_cells()(data, index=fields).rename_axis("PPOConfig field")
+
+
+@functools.cache
+def _whole_cells() -> type:
+    """A pandas DataFrame class that shows every cell whole, left-aligned (made once, when first needed)."""
+    import pandas as pd  # here, not at the top: pandas is not a dependency of `import ppo_lab`
+
+    class WholeCells(pd.DataFrame):
+        """A DataFrame whose display never cuts a cell (pandas' `display.max_colwidth`, 50 characters)."""
+
+        @property
+        def _constructor(self):
+            return WholeCells
+
+        def _repr_html_(self):
+            with pd.option_context("display.max_colwidth", None):
+                return self.style.set_table_styles(
+                    [{"selector": "th, td", "props": "text-align: left; white-space: normal"}])._repr_html_()
+
+        def __repr__(self):
+            with pd.option_context("display.max_colwidth", None, "display.max_columns", None):
+                return super().__repr__()
+
+    return WholeCells
 
 
 def names(engine: str) -> dict[str, tuple[str, ...]]:
@@ -417,5 +459,5 @@ def names(engine: str) -> dict[str, tuple[str, ...]]:
 __all__ = ["ADAPTIVE", "cell", "check_engine", "choose", "DEFAULT_SCOPE", "DPO_FIELDS", "ENGINES", "grpo_loss_type",
            "has_critic", "is_", "MAP", "Missing", "model_path", "names", "NEVER", "openrlhf_estimator", "per_prompt",
            "PER_TOKEN_TARGET", "per_token_target", "PPO_REMOVED", "program", "prompts_per_rollout", "RECORDING_ONLY",
-           "RESAMPLES", "Row", "Setting", "steps_per_rollout", "table_rows", "TITLES", "trainer_of", "translate",
-           "Translation", "trl_kl_fits", "Unsupported", "VERL_KL", "VERSIONS"]
+           "RESAMPLES", "Row", "Setting", "steps_per_rollout", "table", "table_rows", "TITLES", "trainer_of",
+           "translate", "Translation", "trl_kl_fits", "Unsupported", "VERL_KL", "VERSIONS"]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..config import ConfigError
+from ..config import ConfigError, PPOConfig
 from . import verifiable
 from .assets import VALUE_HEAD_FILE, AssetError, check_vocabulary, from_pretrained, load_tokenizer, resolve
 
@@ -185,5 +186,64 @@ def models_from_config(lm_config, device="cpu", reward_model: str = "tiny-reward
     return _with_reference_and_judge(policy, tok, reward_model, device)
 
 
-__all__ = ["autocast", "check_score_head", "classifier_score", "fuse_gelu", "load_models", "load_policy",
-           "load_reward_model", "Models", "models_from_config", "pick_device", "PolicyWithValueHead", "ValueHead"]
+# ------------------------------------------------------------------ gpt2 where it can run, else its shape (notebook 08)
+CPU_SIZES = {"batch_size": 8, "minibatch_size": 4, "response_length": 16, "ppo_epochs": 1}  # seconds per cycle on a CPU
+
+
+def unloadable(name: str) -> str | None:
+    """None when the tokenizer of `name` loads (a bundled model, a folder, the Hub or its local cache); else the first
+    line of why not (offline and not cached, the Hub unreachable, a wrong name)."""
+    try:
+        load_tokenizer(name, "policy")
+    except AssetError as e:
+        return str(e).splitlines()[0]
+    return None
+
+
+class Picked(NamedTuple):
+    """What `gpt2_or_stand_in` chose: the models, the config they run with, the policy's label, and why."""
+    models: Models
+    config: PPOConfig
+    policy: str      # config.policy (the real model) or "<policy>-shaped stand-in"
+    why: str         # one line: the GPU, the Hub, and the choice
+
+
+def gpt2_or_stand_in(config: PPOConfig, stand_in=None, cpu_sizes: dict | None = None) -> Picked:
+    """The real `config.policy` and `config.reward_model` (`load_models`) where there is a CUDA GPU and the policy
+    loads by name, else a stand-in of `stand_in`'s shape (default `GPT2Config()`: gpt2's 124 M parameters, random
+    weights, no download) built by `models_from_config` with the bundled tokenizer and reward model 'tiny-reward'.
+
+    The Hub counts as there when the policy's tokenizer loads: with HF_HUB_OFFLINE=1 from the local Hugging Face
+    cache only, else after a connection probe that gives up within `assets.HUB_TIMEOUT_S` seconds. A stand-in on a
+    CPU runs at `cpu_sizes` (default `CPU_SIZES`: minutes per cycle become seconds), on a GPU at the config's sizes.
+    """
+    from transformers import GPT2Config  # here, not at the top: it adds ~2.5 s to `import ppo_lab`
+
+    stand_in = GPT2Config() if stand_in is None else stand_in
+    if not isinstance(stand_in, GPT2Config):
+        raise ConfigError(f"stand_in={stand_in!r} is not a GPT2Config; valid: None (gpt2's own shape) or e.g. "
+                          "GPT2Config(n_layer=4, n_embd=256, n_head=4)")
+    cpu_sizes = CPU_SIZES if cpu_sizes is None else cpu_sizes
+    unknown = sorted(set(cpu_sizes) - set(config.to_dict()))
+    if unknown:
+        raise ConfigError(f"cpu_sizes has {unknown}, not config fields; valid: any of {sorted(config.to_dict())}")
+    device = pick_device(config.device)
+    gpu = f"a CUDA GPU ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "no CUDA GPU here"
+    why_not = unloadable(config.policy)               # None: the Hub (or, offline, its local cache) gives it
+    if device.type == "cuda" and why_not is None:
+        try:
+            return Picked(load_models(config), config, config.policy,
+                          f"{gpu}; {config.policy!r} loads → the real {config.policy} and {config.reward_model}")
+        except AssetError as e:
+            why_not = str(e).splitlines()[0]
+    hub = why_not or f"{config.policy!r} loads"
+    config = config.replace(reward_model="tiny-reward", **({} if device.type == "cuda" else cpu_sizes))
+    models = models_from_config(stand_in, device=config.device, reward_model=config.reward_model)
+    return Picked(models, config, f"{config.policy}-shaped stand-in",
+                  f"{gpu}; {hub} → a {config.policy}-shaped stand-in ({stand_in.n_layer} layers × {stand_in.n_embd}, "
+                  "random weights) with the bundled tokenizer and reward model")
+
+
+__all__ = ["autocast", "check_score_head", "classifier_score", "CPU_SIZES", "fuse_gelu", "gpt2_or_stand_in",
+           "load_models", "load_policy", "load_reward_model", "Models", "models_from_config", "pick_device", "Picked",
+           "PolicyWithValueHead", "unloadable", "ValueHead"]
