@@ -83,6 +83,17 @@ def test_one_extreme_token_does_not_grey_out_the_rest_and_the_clip_is_said():
     plt.close(fig)
 
 
+def test_the_ratio_colour_bar_stops_at_minus_one():
+    values = np.array([[-0.9, -0.5, 0.2, 1.5, 1.99, -0.95, 0.1, 0.3]])      # ratio − 1: never below −1
+    fig = plots.token_heatmap([[f" t{i}" for i in range(8)]], values, "ratio", "ratio − 1", ["p"], floor=-1.0)
+    low, high = fig.axes[1].get_xlim()
+    assert low == pytest.approx(-1.0) and high >= 1.5                        # not a symmetric ±1.5
+    plt.close(fig)
+    fig = plots.token_heatmap([[f" t{i}" for i in range(8)]], values, "ratio", "ratio − 1", ["p"])
+    assert fig.axes[1].get_xlim()[0] == pytest.approx(-1.5)                  # without a floor: symmetric
+    plt.close(fig)
+
+
 def test_long_completions_wrap_inside_the_figure():
     toks = [[" word"] * 60]
     fig = plots.token_heatmap(toks, np.linspace(-1, 1, 60)[None], "t", "v", ["a prompt"])

@@ -33,8 +33,10 @@ def ratio_after_update(models: Models, config: PPOConfig, inspected: dict, updat
     """r_t = exp(log π_θ − log π_old) on the inspected tokens after `updates` Adam steps of the engine.
 
     π_old sampled the batch; π_θ is a copy of the policy after `updates` calls of `update.ppo_step`
-    on the whole batch (one minibatch, a fresh Adam). `updates=0` recomputes π_old on the same
-    tokens: exactly 1 everywhere, unless something random (dropout) is switched on.
+    on the whole batch (one minibatch, a fresh Adam). A fresh Adam's first steps move every weight by about
+    the learning rate, so these ratios move further than training's (whose Adam state carries over): read
+    their direction. `updates=0` recomputes π_old on the same tokens: exactly 1 everywhere, unless
+    something random (dropout) is switched on.
     """
     batch = inspected["batch"]
     policy_models = dataclasses.replace(models, policy=copy.deepcopy(models.policy))  # the caller's stays
@@ -90,7 +92,8 @@ def show_tokens(run_or_batch, by: str = "ratio", prompts: list[str] | None = Non
     if title is None:
         after = f" after {plural(stats['updates'], 'update')}" if by == "ratio" else ""
         title = f"{label.split(' =')[0].split(' (')[0]} of every response token{after}"
-    return token_heatmap(stats["tokens"], stats[key].detach().float().numpy(), title, label, stats["batch"].prompts)
+    return token_heatmap(stats["tokens"], stats[key].detach().float().numpy(), title, label, stats["batch"].prompts,
+                         floor=-1.0 if by == "ratio" else None)                # a ratio is ≥ 0: ratio − 1 ≥ −1
 
 
 __all__ = ["BY", "ratio_after_update", "show_tokens", "token_stats"]

@@ -53,15 +53,18 @@ def token_lines(tokens: list[list[str]], prompts: list[str] | None, width: int) 
     return placed, line
 
 
-def token_heatmap(tokens: list[list[str]], values, title: str, label: str, prompts: list[str] | None = None):
+def token_heatmap(tokens: list[list[str]], values, title: str, label: str, prompts: list[str] | None = None,
+                  floor: float | None = None):
     """Each token of each completion on a coloured box: blue below 0, red above (diverging scale).
 
     The scale is clipped at the 95th percentile of |value| (`robust_limit`) and the colour bar says so;
-    tokens beyond it take the end colour and a black outline. End-of-text shows as ∎ (`rollout.END_MARK`).
+    tokens beyond it take the end colour and a black outline. `floor`: the lowest value the quantity can take
+    (−1 for ratio − 1): the colour bar stops there. End-of-text shows as ∎ (`rollout.END_MARK`).
     """
     values = np.asarray(values, dtype=float)                            # (B, L)
     limit, clipped = robust_limit(values)
-    norm, cmap = TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit), colormaps["coolwarm"]
+    low = -limit if floor is None or floor >= 0 else max(-limit, floor)
+    norm, cmap = TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=limit), colormaps["coolwarm"]
     fig = plt.figure(figsize=(10.0, 1.0))
     char_in = mono_char_inches(fig, TOKEN_FONT)                         # one character, in inches
     placed, lines = token_lines(tokens, prompts, int(9.6 / char_in) - 2)
@@ -72,7 +75,7 @@ def token_heatmap(tokens: list[list[str]], values, title: str, label: str, promp
     for line, x, text, where in placed:
         value = np.nan if where is None else values[where]
         box = None if where is None else {"boxstyle": "square,pad=0.15", "fc": cmap(norm(value)), "lw": 1,
-                                          "ec": "black" if abs(value) > limit else "none"}
+                                          "ec": "black" if value > limit or value < low else "none"}
         ax.text(x, -line, text, fontsize=TOKEN_FONT, va="center", ha="left", family="monospace", bbox=box,
                 color="dimgrey" if box is None else "black", style="italic" if box is None else "normal")
     ax.set_xlim(0, 9.6 / char_in)
