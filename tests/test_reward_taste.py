@@ -92,4 +92,6 @@ def test_a_gold_model_is_logged_and_changes_nothing_else(models):
         assert b.pop("gold/rm_mean") == pytest.approx(b["env/reward_mean"], abs=1e-6)
         assert {k: v for k, v in a.items() if not k.startswith("time/")} == \
                {k: v for k, v in b.items() if not k.startswith("time/")}
+    assert all(s["gold_rm"] == pytest.approx(s["score"], abs=1e-3) for s in run.samples)   # each sample's gold score
+    assert all("gold_rm" not in s for s in plain.samples)
     assert cache.weights_checksum(watched) != cache.weights_checksum(models), "the cache must key the gold model"

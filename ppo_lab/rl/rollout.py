@@ -178,6 +178,7 @@ class Rollout:
     readable_completions: list[str] = field(default_factory=list)  # what a learner reads: end-of-text as ∎
     gold: list[float] = field(default_factory=list)  # VADER's scores, set after Phase I (`metrics.judge`): no loss
     gold_judge: str = "vader"    # or "exact_match": a reward program's world is judged by exact match
+    gold_rm: list[float] = field(default_factory=list)  # a gold reward model's scores, where a run has one (06)
 
     def take(self, rows: torch.Tensor) -> Rollout:
         """These rows of the batch, in this order (e.g. the groups dynamic sampling keeps, notebook 11)."""
@@ -185,7 +186,7 @@ class Rollout:
         return Rollout(pick(self.prompts), pick(self.completions), self.ids[rows], self.attention_mask[rows],
                        self.response[rows], self.mask[rows], self.logprobs[rows], self.ref_logprobs[rows],
                        self.values[rows], self.scores[rows], self.entropy, pick(self.readable_completions),
-                       pick(self.gold), self.gold_judge)
+                       pick(self.gold), self.gold_judge, pick(self.gold_rm))
 
 
 def gold_judge_of(reward_model) -> str:
