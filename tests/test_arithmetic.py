@@ -146,7 +146,7 @@ def test_a_dynamic_sampling_run_trains_on_fewer_no_signal_groups(arith_models):
 
 # ------------------------------------------------------------------ the figures' numbers
 def test_evaluations_read_back_with_updates_and_seconds_of_training():
-    from ppo_lab.course.plots.verifiable import eval_points
+    from ppo_lab.rl.experiments import eval_points
     from ppo_lab.rl.loop import Run
 
     history = [{"iteration": i, "time/iteration": 0.5} for i in range(5)]

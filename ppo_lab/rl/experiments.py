@@ -224,10 +224,6 @@ def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int =
     return cost
 
 
-__all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed", "family",
-           "family_table", "inspect_rollout", "interrupted", "iteration_cost", "MODEL_FIELDS", "OUTSIDE_TRAINING",
-           "over_seeds", "saved_activation_bytes"]
-
 
 # ------------------------------------------------------------------ what a bigger policy costs (notebook 08)
 def memory_gb(device: torch.device) -> float:
@@ -279,7 +275,6 @@ def cost_by_model(bundles: dict[str, tuple[PPOConfig, Models]],
     return runs, measured
 
 
-__all__ += ["cost_by_model", "memory_gb"]
 
 
 # ------------------------------------------------------------------ runs judged at their evaluations (notebook 11)
@@ -352,4 +347,7 @@ def eval_summary(groups: dict[str, list[Run]], start: float | None = None) -> di
     return {name: {c: row[c] for c in logged} for name, row in table.items()}
 
 
-__all__ += ["eval_points", "eval_summary", "logged_mean", "Spread"]
+__all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed",
+           "cost_by_model", "eval_points", "eval_summary", "family", "family_table", "inspect_rollout", "interrupted",
+           "iteration_cost", "logged_mean", "memory_gb", "MODEL_FIELDS", "OUTSIDE_TRAINING", "over_seeds",
+           "saved_activation_bytes", "Spread"]

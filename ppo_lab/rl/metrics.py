@@ -14,7 +14,7 @@ from ..maths.advantages import same_scores
 from ..maths.diversity import distinct_n
 from ..world.gold import POSITIVE, gold_scores
 from ..world.models import Models
-from ..world.verifiable import ProgramReward, exact_match, prompts
+from ..world.verifiable import Answers, ProgramReward, exact_match, prompts, whole
 from .rollout import Rollout, complete, reward_scores
 
 if TYPE_CHECKING:  # rl.loop imports this module, so Run is imported for the annotation only
@@ -37,11 +37,13 @@ def judge(batch: Rollout) -> list[float]:
 
 
 def gold_model_stats(models: Models, batch: Rollout) -> dict:
-    """`gold/rm_mean`: a gold reward model's mean score of the rollout, when the run has one (notebook 06)."""
+    """`gold/rm_mean`: a gold reward model's mean score of the rollout, when the run has one (notebook 06); each
+    completion's own score goes into `batch.gold_rm`, for the samples."""
     if getattr(models, "gold_model", None) is None:
         return {}
     tok = models.tokenizer
     scores = reward_scores(models.gold_model, tok, tok, batch.ids, batch.attention_mask, [])         # (B,)
+    batch.gold_rm = scores.tolist()
     return {"gold/rm_mean": scores.mean().item()}
 
 
@@ -114,7 +116,8 @@ def record_samples(run: Run, batch: Rollout, it: int, threshold: float) -> None:
         run.samples.append({"iteration": it, "prompt": batch.prompts[i], "completion": batch.completions[i],
                             "readable": batch.readable_completions[i],
                             "score": round(batch.scores[i].item(), 4), "gold": batch.gold[i],
-                            "positive": bool(batch.scores[i].item() > threshold)})
+                            "positive": bool(batch.scores[i].item() > threshold),
+                            **({"gold_rm": round(batch.gold_rm[i], 4)} if batch.gold_rm else {})})
 
 
 # ------------------------------------------------------------------ verifiable rewards: held-out accuracy (notebook 11)
@@ -129,6 +132,17 @@ def samples_correct(lm, tokenizer, prompt_texts: list[str], n: int, response_len
     repeated = [p for p in prompt_texts for _ in range(n)]
     completions = complete(lm, tokenizer, repeated, response_length, temperature)
     return exact_match(repeated, completions).view(len(prompt_texts), n)               # (problems, n)
+
+
+def sample_answers(lm, tokenizer, prompt_texts: list[str], config, n: int = 1, greedy: bool = False) -> Answers:
+    """n completions of each prompt at `config.temperature` (or the one greedy completion, n = 1), each up to
+    end-of-text or `config.response_length` tokens, as `verifiable.Answers`: (P, n) answers, checked."""
+    if whole("n", n) < 1 or (greedy and n != 1):
+        raise ValueError(f"n={n} (greedy={greedy}): valid n ≥ 1 sampled answers per prompt, or n=1 with greedy=True "
+                         "(greedy decoding has one answer)")
+    repeated = [p for p in prompt_texts for _ in range(n)]                              # (P·n,) each prompt n times
+    texts = complete(lm, tokenizer, repeated, config.response_length, None if greedy else config.temperature)
+    return Answers(list(prompt_texts), [texts[i:i + n] for i in range(0, len(texts), n)])
 
 
 def held_out_stats(models, config, iteration: int) -> dict:
@@ -148,4 +162,5 @@ def held_out_stats(models, config, iteration: int) -> dict:
 
 
 __all__ = ["accuracy", "explained_variance", "family_stats", "gold_model_stats", "held_out_stats", "judge",
-           "record_samples", "rollout_stats", "samples_correct", "summarise", "zero_std_groups"]
+           "record_samples", "rollout_stats", "sample_answers", "samples_correct", "summarise",
+           "zero_std_groups"]

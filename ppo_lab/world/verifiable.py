@@ -13,6 +13,9 @@ things or sharpens what the model already does (pass@k, Chen et al. 2021; Yue et
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import itertools
 import math
 import numbers
 import random
@@ -71,14 +74,31 @@ def problems(split: str) -> list[tuple[int, int]]:
     return sorted({p for a, b in chosen for p in ((a, b), (b, a))})
 
 
-def prompts(split: str) -> list[str]:
-    """The prompts of a split, in a fixed order."""
-    return [prompt(a, b) for a, b in problems(split)]
+def prompts(split: str, n: int | None = None, seed: int = 0) -> list[str]:
+    """The prompts of a split, in a fixed order; with `n`, n of them drawn without replacement (a fixed draw per
+    seed: most with a carry, as most sums have). n is a whole number, 1 ≤ n ≤ the split's size."""
+    every = [prompt(a, b) for a, b in problems(split)]
+    if n is None:
+        return every
+    if not 1 <= whole("n", n) <= len(every):
+        raise ValueError(f"n={n}: valid 1 ≤ n ≤ {len(every)} (the sums of split={split!r})")
+    return random.Random(seed).sample(every, n)
 
 
 def sample_prompts(n: int, seed: int = 0) -> list[str]:
-    """n held-out sums drawn without replacement (a fixed draw per seed), most with a carry as most sums have."""
-    return random.Random(seed).sample(prompts("held_out"), n)
+    """n held-out sums drawn without replacement: `prompts("held_out", n, seed)`."""
+    return prompts("held_out", n, seed)
+
+
+def sum_rows(prompt_texts: list[str], answers: list[str]) -> list[dict]:
+    """One row per sum and its answer, for a table: the sum, the answer, the right answer, whether the sum needs a
+    carry and what it gives with every carry forgotten ("47+68=", "5" → right "115", needs a carry, without "5")."""
+    rows = []
+    for text, answer in zip(prompt_texts, answers, strict=True):
+        a, b = operands(text)
+        rows.append({"sum": text, "answer": answer, "right answer": str(a + b), "needs a carry": has_carry(a, b),
+                     "without the carry": str(forgot_carry(a, b))})
+    return rows
 
 
 # ------------------------------------------------------------------ the reward is a program
@@ -191,7 +211,67 @@ def pass_at_k_curve(correct: torch.Tensor, ks, estimator=pass_at_k) -> dict[int,
     return {k: sum(estimator(n, c, k) for c in counts) / len(counts) for k in ks}
 
 
-__all__ = ["exact_match", "forgot_carry", "FORMAT_MAX_CHARS", "format_reward", "FORMAT_WEIGHT", "has_carry",
+# ------------------------------------------------------------------ a policy's answers, checked
+@dataclasses.dataclass(frozen=True)
+class Answers:
+    """n answers to each of P sums, checked by the program: what notebook 11 measures of a policy (sampled by
+    `rl.metrics.sample_answers`). prompts: P sums; completions: P lists of n answers each, read up to end-of-text."""
+
+    prompts: list[str]
+    completions: list[list[str]]
+
+    def __post_init__(self):
+        if not self.prompts or len(self.prompts) != len(self.completions):
+            raise ValueError(f"Answers: {len(self.prompts)} prompts and {len(self.completions)} lists of completions; "
+                             "valid: at least one prompt, and one list of completions per prompt")
+        if len({len(c) for c in self.completions}) != 1 or not self.completions[0]:
+            raise ValueError(f"Answers: completions per prompt {sorted({len(c) for c in self.completions})}; "
+                             "valid: the same n ≥ 1 answers to every prompt")
+
+    @functools.cached_property
+    def correct(self) -> torch.Tensor:
+        """1.0 where an answer is exactly right, else 0.0: (P, n) float."""
+        return exact_match(*self.flat()).view(len(self.prompts), -1)                     # (P, n)
+
+    def flat(self) -> tuple[list[str], list[str]]:
+        """The answers as one batch: each prompt repeated n times (P·n,) and the completions in the same order."""
+        return [p for p, c in zip(self.prompts, self.completions) for _ in c], list(itertools.chain(*self.completions))
+
+    def solved(self) -> torch.Tensor:
+        """Whether at least one of a sum's n answers is right: (P,) bool."""
+        return self.correct.sum(dim=1) > 0
+
+    def rows(self) -> list[dict]:
+        """The table of `sum_rows`: each sum with its first answer."""
+        return sum_rows(self.prompts, [c[0] for c in self.completions])
+
+    def scores(self, program: str | None = None) -> dict[str, float]:
+        """Over every answer: the fraction exactly right, on all the sums, on those that need a carry and on those
+        that don't; the fraction of answers to sums past 99 at most FORMAT_MAX_CHARS long (all wrong there); with
+        `program` (a name in PROGRAMS), the mean reward it gives. A subset with no sum gives NaN."""
+        pairs = [operands(p) for p in self.prompts]
+        carry = torch.tensor([has_carry(a, b) for a, b in pairs])                          # (P,)
+        past_99 = torch.tensor([a + b >= 10 ** FORMAT_MAX_CHARS for a, b in pairs])       # (P,) sums past 99
+        short = torch.tensor([[len(c) <= FORMAT_MAX_CHARS for c in row] for row in self.completions])  # (P, n)
+        right = self.correct                                                               # (P, n)
+        out = {"exact match": right.mean().item(), "exact match, sums with a carry": right[carry].mean().item(),
+               "exact match, sums without a carry": right[~carry].mean().item(),
+               "short answers to sums past 99": short[past_99].float().mean().item()}
+        if program is not None:
+            out[f"reward ({program})"] = ProgramReward(program).score(*self.flat()).mean().item()
+        return out
+
+    def pass_at_k_curve(self, ks, estimator=pass_at_k) -> dict[int, float]:
+        """Mean pass@k over the sums from their n answers ({k: pass@k}, `pass_at_k_curve`), k ≤ n."""
+        return pass_at_k_curve(self.correct, ks, estimator)
+
+    def no_signal(self, group_size: int) -> float:
+        """The expected fraction of groups of G of these answers that all agree (`no_signal_chance`); with n = G,
+        the fraction of these very groups that agree, counted."""
+        return no_signal_chance(self.correct, group_size)
+
+
+__all__ = ["Answers", "exact_match", "forgot_carry", "FORMAT_MAX_CHARS", "format_reward", "FORMAT_WEIGHT", "has_carry",
            "HELD_OUT_FRACTION", "is_program", "no_signal_chance", "NUMBER", "OPERAND_MAX", "operands", "parse_answer",
            "pass_at_k", "pass_at_k_curve", "problems", "ProgramReward", "PROGRAMS", "prompt", "prompts",
-           "sample_prompts", "SPLIT_SEED"]
+           "sample_prompts", "SPLIT_SEED", "sum_rows"]

@@ -8,6 +8,7 @@ re-exports the figures and the few pieces of machinery notebooks use beside them
 """
 from __future__ import annotations
 
+from .cost import cost_bars
 from .dpo import loss_and_weight, optimum_bars
 from .mechanics import (
     CLIP_CASES,
@@ -29,12 +30,13 @@ from .results import (
 )
 from .style import METRICS, legend_below, seed_band, seeds_note, style_axes
 from .tokens import next_token_figure, token_heatmap
-from .verifiable import eval_curves, eval_points, pass_at_k_curves
+from .verifiable import eval_curves, pass_at_k_curves
 
 __all__ = [
     # the figures
+    "cost_bars",
     "CLIP_CASES", "clip_explorer_figure", "clip_objective", "curves",
-    "eval_curves", "eval_points", "gae_figure", "heatmap", "kl_estimators", "loss_and_weight", "next_token_figure",
+    "eval_curves", "gae_figure", "heatmap", "kl_estimators", "loss_and_weight", "next_token_figure",
     "optimum_bars", "pairwise_accuracy_curves", "pass_at_k_curves", "ppo_cycle_diagram", "score_histogram",
     "term_bars", "text_table", "token_heatmap", "value_loss_figure", "values_vs_returns",
     # the part of their machinery a notebook uses beside them (the rest: lab.course.plots.style)

@@ -234,3 +234,18 @@ def seed_band(ax, runs, metric: str, label: str, color=None, single_run: bool = 
 __all__ = ["BAND", "draw_band", "group_label", "legend_below", "metric_label", "metric_title", "metric_unit",
            "METRICS", "moving_mean", "ragged", "runs_label", "seed_band", "seed_label", "seeds_note", "short_status",
            "style_axes", "wrapped"]
+
+
+# ====================================================================== one colour per method
+METHOD_COLOURS = (  # (what a label names, its colour): the first one a label contains wins, so the longer names first
+    ("dynamic sampling", "C3"), ("starting model", "grey"), ("GRPO", "C0"), ("RLOO", "C1"), ("PPO", "C2"))
+
+
+def method_colour(label: str) -> str | None:
+    """The colour of the method a figure's label names, the same in every figure of a notebook: "after GRPO (seed
+    0)" → GRPO's "C0", "GRPO + dynamic sampling" → "C3" (METHOD_COLOURS); None (matplotlib's next colour) for a
+    label that names none of them."""
+    return next((colour for name, colour in METHOD_COLOURS if name in label), None)
+
+
+__all__ += ["METHOD_COLOURS", "method_colour"]
