@@ -187,7 +187,7 @@ def report_prompts(config, models, n: int) -> list[str]:
     if not 1 <= n <= len(pool):
         what = "held-out sums" if program else f"held-out review openings of at most {config.prompt_length} tokens"
         raise ConfigError(f"--prompts={n}: the pool has {len(pool)} {what}; valid: 1 to {len(pool)}")
-    return verifiable.sample_prompts(n) if program else pool[:n]
+    return verifiable.prompts("held_out", n) if program else pool[:n]
 
 
 def write_sweep_report(out: str, groups: dict, field: str, title: str, missing: list[str], stopped: bool) -> str:

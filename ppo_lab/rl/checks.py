@@ -77,7 +77,7 @@ def check_world(models: Models, config: PPOConfig) -> None:
                           "tokenizer has one")
     if not verifiable.is_program(config.reward_model):
         return
-    probe = verifiable.sample_prompts(8)
+    probe = verifiable.prompts("held_out", 8)
     answers = complete(models.policy.lm, models.tokenizer, probe, config.response_length, None)
     if all(verifiable.parse_answer(a) is None for a in answers):
         raise ConfigError(f"reward_model={config.reward_model!r} scores an answer that is a number, but "

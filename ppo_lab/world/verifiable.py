@@ -85,11 +85,6 @@ def prompts(split: str, n: int | None = None, seed: int = 0) -> list[str]:
     return random.Random(seed).sample(every, n)
 
 
-def sample_prompts(n: int, seed: int = 0) -> list[str]:
-    """n held-out sums drawn without replacement: `prompts("held_out", n, seed)`."""
-    return prompts("held_out", n, seed)
-
-
 def sum_rows(prompt_texts: list[str], answers: list[str]) -> list[dict]:
     """One row per sum and its answer, for a table: the sum, the answer, the right answer, whether the sum needs a
     carry and what it gives with every carry forgotten ("47+68=", "5" → right "115", needs a carry, without "5")."""
@@ -274,4 +269,4 @@ class Answers:
 __all__ = ["Answers", "exact_match", "forgot_carry", "FORMAT_MAX_CHARS", "format_reward", "FORMAT_WEIGHT", "has_carry",
            "HELD_OUT_FRACTION", "is_program", "no_signal_chance", "NUMBER", "OPERAND_MAX", "operands", "parse_answer",
            "pass_at_k", "pass_at_k_curve", "problems", "ProgramReward", "PROGRAMS", "prompt", "prompts",
-           "sample_prompts", "SPLIT_SEED", "sum_rows"]
+           "SPLIT_SEED", "sum_rows"]
