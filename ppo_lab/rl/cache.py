@@ -271,6 +271,7 @@ def cached_train(config: PPOConfig, models: Models, *, use_cache: bool = True, s
                   train_kwargs.get("prompts"), method)
     run = load(key, models, config, root)
     if run is not None:
+        run.method = method
         print(f"loaded from the run cache: seed={config.seed}, {len(run.history)} iterations "
               f"(entry {key[:12]} in {root}; PPO_LAB_CACHE=off to retrain)")
         return run

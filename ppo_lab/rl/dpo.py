@@ -147,7 +147,7 @@ def train_dpo(config: PPOConfig | None = None, pairs=None, models: Models | None
     config, rows = resolve_pairs(PPOConfig() if config is None else config, pairs)
     models, fns, generator, pool = prepare_dpo(config, models, prompts, overrides)
     optimizer = adam(models.policy.lm.parameters(), config.learning_rate, eps=1e-5)
-    run, threshold = Run(config, models), positive_threshold(models.reward_model)
+    run, threshold = Run(config, models, method="dpo"), positive_threshold(models.reward_model)
     bar = progress_bar(config, "DPO", 0, progress)
     state = {}                                      # the pair source: offline pairs, or the last online pairs
 

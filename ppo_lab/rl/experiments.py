@@ -225,6 +225,53 @@ def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int =
 
 
 
+# ------------------------------------------------------------------ seconds on one clock (notebooks 09–11)
+AS_TRAINED = "time/iteration (as trained)"
+
+
+def retimed_seconds(run: Run, models: Models, iterations: int) -> tuple[float, float]:
+    """(seconds now, seconds as logged) of the same iterations of `run`: its first 1 + `iterations` iterations
+    trained again from `models`, never from the cache, the first left out of both (its one-off warm-up)."""
+    n = min(len(run.history), 1 + iterations)
+    fresh = cache.cached_train(run.config.replace(iterations=n), models, use_cache=False, method=run.method,
+                               progress=False)
+    same = slice(1, n) if n > 1 else slice(0, 1)
+    logged = [h.get(AS_TRAINED, h["time/iteration"]) for h in run.history]
+    return sum(fresh.metric("time/iteration")[same]), sum(logged[same])
+
+
+def timed_together(groups: dict[str, list[Run]], models: Models, iterations: int = 1,
+                   repeats: int = 2) -> dict[str, list[Run]]:
+    """The same runs with their seconds on one clock, for figures and tables against wall-clock time.
+
+    A run's `time/iteration` is what it took when it trained: a run from the run cache may have trained an hour
+    ago under another load, or on another machine. Here each group's first run trains its first iterations again
+    (see `retimed_seconds`), the groups interleaved and the fastest of `repeats` kept, so all are timed now, side
+    by side; each run's seconds are scaled by (seconds now) / (seconds as logged) of those iterations. Returns
+    copies (the runs given, and the cache, are left as they were) whose `time/iteration` is this clock's; the
+    logged seconds stay under "time/iteration (as trained)".
+    """
+    empty = [label for label, runs in groups.items() if not runs or not runs[0].history]
+    if not groups or empty:
+        raise ValueError(f"timed_together: groups={list(groups)}, of which {empty} hold no trained run; valid: "
+                         "at least one group, each starting with a run of one iteration or more")
+    now, logged = {label: math.inf for label in groups}, {}
+    for _ in range(max(1, repeats)):
+        for label, runs in groups.items():
+            seconds, logged[label] = retimed_seconds(runs[0], models, iterations)
+            now[label] = min(now[label], seconds)
+    return {label: [rescaled(r, now[label] / logged[label]) for r in runs] for label, runs in groups.items()}
+
+
+def rescaled(run: Run, factor: float) -> Run:
+    """A copy of `run` whose `time/iteration` is `factor` × the seconds it logged when it trained."""
+    history = []
+    for h in run.history:
+        trained = h.get(AS_TRAINED, h["time/iteration"])
+        history.append({**h, AS_TRAINED: trained, "time/iteration": trained * factor})
+    return dataclasses.replace(run, history=history)
+
+
 # ------------------------------------------------------------------ what a bigger policy costs (notebook 08)
 def memory_gb(device: torch.device) -> float:
     """Peak GPU memory allocated since the last reset (CUDA), or the resident memory of this whole process (CPU)."""
@@ -350,4 +397,5 @@ def eval_summary(groups: dict[str, list[Run]], start: float | None = None) -> di
 __all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed",
            "cost_by_model", "eval_points", "eval_summary", "family", "family_table", "inspect_rollout", "interrupted",
            "iteration_cost", "logged_mean", "memory_gb", "MODEL_FIELDS", "OUTSIDE_TRAINING", "over_seeds",
-           "saved_activation_bytes", "Spread"]
+           "rescaled", "retimed_seconds", "saved_activation_bytes", "Spread", "timed_together",
+           "AS_TRAINED"]

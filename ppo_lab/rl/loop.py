@@ -34,12 +34,14 @@ class RunStopped(Exception):
 
 @dataclass
 class Run:
-    """What a training run leaves: config, per-iteration history, samples, models, and how it ended."""
+    """What a training run leaves: config, per-iteration history, samples, models, how it ended, and the way it
+    trained (`method`: "ppo", whose config names the family member, or "dpo")."""
     config: PPOConfig
     models: Models
     history: list[dict] = field(default_factory=list)
     samples: list[dict] = field(default_factory=list)
     status: str = "running"
+    method: str = "ppo"
 
     def metric(self, name: str) -> list[float]:
         """One metric over the iterations, e.g. `run.metric("env/reward_mean")`."""
