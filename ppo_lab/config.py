@@ -144,6 +144,13 @@ class PPOConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def as_member(self, name: str, **changes) -> PPOConfig:
+        """This config as a member of the family (notebook 09): `FAMILY[name]`'s fields, then `changes`, e.g.
+        `config.as_member("GRPO", group_size=8)`."""
+        if name not in FAMILY:
+            raise ConfigError(f"as_member: name={name!r} is not a member of the family; valid: {', '.join(FAMILY)}")
+        return self.replace(**{**FAMILY[name], **changes})
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -99,3 +99,14 @@ def test_check_preset_is_the_one_preset_check():
     with pytest.raises(ConfigError) as err:
         check_preset("huge")
     assert str(err.value) == "preset='huge' is not a preset; choose one of ['arithmetic', 'ci', 'gpt2', 'tiny']"
+
+
+def test_as_member_is_the_config_with_the_members_fields_then_the_changes():
+    from ppo_lab.config import FAMILY
+
+    config = PPOConfig.preset("ci")
+    assert config.as_member("GRPO") == config.replace(**FAMILY["GRPO"])
+    assert config.as_member("RLOO", group_size=8, iterations=3) == config.replace(**{**FAMILY["RLOO"], "group_size": 8},
+                                                                                  iterations=3)
+    with pytest.raises(ConfigError, match="name='DPO'.*valid: PPO, REINFORCE, RLOO, GRPO, Dr. GRPO"):
+        config.as_member("DPO")

@@ -34,10 +34,11 @@ def clock(monkeypatch):
 def test_runs_trained_under_other_loads_come_back_on_one_clock(clock):
     # PPO from a cache warmed under 4x the load (4 s an iteration), DPO trained now (0.25 s): as logged, DPO
     # looks 16x cheaper; timed together, 4x, what the fresh iterations show
-    groups = {"PPO": [fake_run([5.0, 4.0, 4.0]), fake_run([5.0, 4.0, 4.0], seed=1)],
+    # PPO's second seed trained at yet another moment (2 s an iteration): each run comes to the same clock
+    groups = {"PPO": [fake_run([5.0, 4.0, 4.0]), fake_run([3.0, 2.0, 2.0], seed=1)],
               "DPO": [fake_run([3.0, 0.25, 0.25], "dpo")]}
     timed = experiments.timed_together(groups, models=None, iterations=1, repeats=2)
-    assert [r.metric("time/iteration") for r in timed["PPO"]] == [[1.25, 1.0, 1.0]] * 2
+    assert [r.metric("time/iteration") for r in timed["PPO"]] == [[1.25, 1.0, 1.0], [1.5, 1.0, 1.0]]
     assert timed["DPO"][0].metric("time/iteration") == [3.0, 0.25, 0.25]
     assert timed["PPO"][0].metric(experiments.AS_TRAINED) == [5.0, 4.0, 4.0]       # the logged seconds are kept
     assert groups["PPO"][0].metric("time/iteration") == [5.0, 4.0, 4.0]          # the runs given are unchanged
@@ -60,7 +61,8 @@ def test_a_one_iteration_run_is_timed_by_that_iteration(clock):
     assert clock[0] == (1, "ppo", False)
 
 
-@pytest.mark.parametrize("groups", [{}, {"PPO": []}, {"PPO": [dataclasses.replace(fake_run([1.0]), history=[])]}])
+@pytest.mark.parametrize("groups", [{}, {"PPO": []}, {"PPO": [dataclasses.replace(fake_run([1.0]), history=[])]},
+                                    {"PPO": [fake_run([1.0]), dataclasses.replace(fake_run([1.0]), history=[])]}])
 def test_groups_without_a_trained_run_are_refused_by_name(groups):
     with pytest.raises(ValueError, match="timed_together: groups="):
         experiments.timed_together(groups, models=None)

@@ -187,3 +187,15 @@ def test_loading_the_bundled_models_prints_no_progress_bars(capfd):
     out, err = capfd.readouterr()
     assert "Loading weights" not in out + err, "a learner's cell shows no library progress bars"
     assert hf_logging.is_progress_bar_enabled(), "the library's own setting is left as it was"
+
+
+def test_before_after_on_a_number_completes_that_many_held_out_openings(models):
+    from ppo_lab.config import PPOConfig
+    from ppo_lab.rl.experiments import before_after
+    from ppo_lab.rl.loop import Run
+    from ppo_lab.world.data import make_prompts
+
+    run = Run(PPOConfig.preset("ci", response_length=6), models)
+    rows = before_after(run, 3, seed=4)
+    assert [r["prompt"] for r in rows] == make_prompts(3, seed=4)
+    assert rows == before_after(run, make_prompts(3, seed=4), seed=4)

@@ -74,6 +74,61 @@ def test_mystery_runs_do_not_name_their_recipe(monkeypatch, models):
         failures.mystery_runs("07.bug_9", PPOConfig.preset("ci"), models)
 
 
+def test_mystery_runs_given_the_healthy_runs_refuse_a_mystery_whose_bug_does_not_show(monkeypatch, models):
+    from ppo_lab.config import PPOConfig
+
+    monkeypatch.setattr(failures, "broken_runs", lambda *a, **kw: ["a broken run"])
+    checked = []
+    monkeypatch.setattr(failures, "mystery_shows", lambda ex, runs, healthy: checked.append((ex, healthy)) or False)
+    with pytest.raises(RuntimeError, match="07.bug_1 do not carry their bug's signature"):
+        failures.mystery_runs("07.bug_1", PPOConfig.preset("ci"), models, ["healthy"])
+    assert checked == [("07.bug_1", ["healthy"])]
+    monkeypatch.setattr(failures, "mystery_shows", lambda ex, runs, healthy: True)
+    assert failures.mystery_runs("07.bug_1", PPOConfig.preset("ci"), models, ["healthy"]) == {
+        "mystery run": ["a broken run"]}
+
+
+def test_preference_pairs_take_a_split_by_name():
+    assert data.preference_pairs("held_out", seed=2) == data.preference_pairs(data.split("held_out"), seed=2)
+    with pytest.raises(ValueError, match="which='test'"):
+        data.preference_pairs("test")
+
+
+def test_train_reward_starts_from_a_language_model_or_fine_tunes_a_copy(models):
+    tok = models.tokenizer
+    pairs = reward_model.encode_pairs(tok, data.preference_pairs("train")[:40])
+    settings = dict(steps=3, seed=0, batch=4, lengths=(8, 8), warmup=1, progress=False)
+    torch.manual_seed(0)
+    from_lm = reward_model.train_reward(models.policy.lm, tok, pairs, **settings)
+    torch.manual_seed(0)                                   # by hand: a new reward model on the trunk, then trained
+    by_hand = reward_model.train_reward(reward_model.reward_model_from_lm(models.policy.lm), tok, pairs, **settings)
+    for (name, a), b in zip(from_lm.state_dict().items(), by_hand.state_dict().values()):
+        assert torch.equal(a, b), name
+    bundled = {k: v.clone() for k, v in models.reward_model.state_dict().items()}
+    tuned = reward_model.train_reward(models.reward_model, tok, pairs, **settings)
+    assert tuned is not models.reward_model and all(p.requires_grad for p in tuned.parameters())
+    assert all(torch.equal(v, bundled[k]) for k, v in models.reward_model.state_dict().items())   # left as it was
+    assert not all(torch.equal(v, bundled[k]) for k, v in tuned.state_dict().items())            # the copy learned
+
+
+def test_standardise_on_a_number_of_prompts_uses_that_many_held_out_openings(models):
+    import copy
+
+    rm, lm, tok = models.reward_model, models.policy.lm, models.tokenizer
+    by_number = reward_model.standardise(copy.deepcopy(rm), lm, tok, 24, 8, 0.8, seed=1)
+    by_list = reward_model.standardise(copy.deepcopy(rm), lm, tok, data.make_prompts(24), 8, 0.8, seed=1)
+    assert by_number == by_list
+
+
+def test_review_scores_read_each_held_out_review_as_the_reward_model_does(models):
+    rm, tok = models.reward_model, models.tokenizer
+    scores = reward_model.review_scores(rm, tok, n=5, length=12)
+    assert set(scores) == {"positive", "negative"} and all(s.shape == (5,) for s in scores.values())
+    negative = [r.text for r in data.split("held_out") if r.label == 0][:5]
+    ids = [[tok.eos_token_id] + tok(t, add_special_tokens=False)["input_ids"][:11] for t in negative]
+    torch.testing.assert_close(scores["negative"], _raw(rm, tok, ids), rtol=1e-5, atol=1e-5)
+
+
 def test_a_gold_model_is_logged_and_changes_nothing_else(models):
     """`gold_model` (notebook 06) only watches: same training numbers, plus `gold/rm_mean` = its mean score."""
     import copy

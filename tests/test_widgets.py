@@ -44,3 +44,37 @@ def test_labeller_shows_a_review_as_text_not_html():
     box = Labeller([("a <b>bold</b> claim", "x & y")], scripted=["left"]).widget()
     shown = box.children[0].children[1].value
     assert "&lt;b&gt;bold&lt;/b&gt;" in shown and "text-align:left" in shown
+
+
+def test_labeller_of_reviews_pairs_a_positive_and_a_negative_review_and_reads_a_taste():
+    from ppo_lab.course.widgets import Labeller
+    from ppo_lab.world import data
+
+    short = [r for r in data.split("held_out") if r.source == "rotten_tomatoes"]
+    positive = {r.text for r in short if r.label == 1}
+    labeller = Labeller.of_reviews(6, scripted="negative")
+    assert len(labeller.pairs) == 6
+    assert [left in positive for left, _ in labeller.pairs] == [True, False] * 3   # positive left in every other pair
+    assert all((left in positive) != (right in positive) for left, right in labeller.pairs)
+    assert all(chosen not in positive for chosen, _ in labeller.preferences())
+    assert labeller.share_positive() == 0.0
+    assert Labeller.of_reviews(6, scripted="positive").share_positive() == 1.0
+    clicks = Labeller.of_reviews(4, default="positive")
+    clicks.answers[0] = "right" if clicks.pairs[0][0] in positive else "left"   # one click against the taste
+    assert clicks.share_positive() == 0.75
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n": 5}, "n=5"), ({"n": 0}, "n=0"),
+                                           ({"scripted": "neutral"}, "taste='neutral'")])
+def test_labeller_of_reviews_refuses_bad_settings_by_name(kwargs, match):
+    from ppo_lab.course.widgets import Labeller
+
+    with pytest.raises(ValueError, match=match):
+        Labeller.of_reviews(**kwargs)
+
+
+def test_share_positive_needs_to_know_the_positive_reviews():
+    from ppo_lab.course.widgets import Labeller
+
+    with pytest.raises(ValueError, match="share_positive"):
+        Labeller([("a", "b")], scripted=["left"]).share_positive()

@@ -172,13 +172,20 @@ MYSTERIES = {"07.bug_1": "sign_flipped", "07.bug_2": "dropout_on", "07.bug_3": "
 DISGUISES = {"07.bug_1": ((11, 12), {}), "07.bug_2": ((13, 14), {}), "07.bug_3": ((15, 16), {"learning_rate": 2e-3})}
 
 
-def mystery_runs(exercise: str, config: PPOConfig, models: Models | None = None,
+def mystery_runs(exercise: str, config: PPOConfig, models: Models | None = None, healthy: list[Run] | None = None,
                  **train_kwargs) -> dict[str, list[Run]]:
-    """The runs of the exercise's secret recipe in disguise (`DISGUISES`), unnamed, ready for `lab.dashboard`."""
+    """The runs of the exercise's secret recipe in disguise (`DISGUISES`), unnamed, ready for `lab.dashboard`.
+
+    Given the `healthy` runs, it checks that the mystery carries its recipe's signature against them (without
+    naming it): a RuntimeError if it does not, as the puzzle would then have no answer to find."""
     if exercise not in MYSTERIES:
         raise ConfigError(f"exercise={exercise!r} has no mystery runs; valid: {sorted(MYSTERIES)}")
     seeds, changes = DISGUISES[exercise]
-    return {"mystery run": broken_runs(MYSTERIES[exercise], config, seeds, models, changes=changes, **train_kwargs)}
+    runs = {"mystery run": broken_runs(MYSTERIES[exercise], config, seeds, models, changes=changes, **train_kwargs)}
+    if healthy is not None and not mystery_shows(exercise, runs, healthy):
+        raise RuntimeError(f"the runs of {exercise} do not carry their bug's signature against these healthy runs "
+                           "(other settings than the notebook's?): this mystery cannot be solved from them")
+    return runs
 
 
 def mystery_shows(exercise: str, runs: dict[str, list[Run]], healthy: list[Run]) -> bool:

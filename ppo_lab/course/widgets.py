@@ -12,6 +12,7 @@ from IPython.display import display
 from ..config import FIELDS, field_info
 from ..maths.losses import entropy
 from ..rl.rollout import encode_prompts, token_texts
+from ..world import data
 from .plots.mechanics import CLIP_CASES, clip_explorer_figure, gae_figure, value_loss_figure
 from .plots.tokens import next_token_figure
 
@@ -123,14 +124,37 @@ class Labeller:
     """
 
     def __init__(self, pairs: list[tuple[str, str]], scripted: list[str] | None = None,
-                 default: list[str] | None = None):
-        self.pairs, self.answers = list(pairs), [None] * len(pairs)
+                 default: list[str] | None = None, positive=()):
+        self.pairs, self.answers, self.positive = list(pairs), [None] * len(pairs), set(positive)
         for name, answers in (("scripted", scripted), ("default", default)):
             if answers is not None and (len(answers) != len(self.pairs) or set(answers) - {"left", "right"}):
                 raise ValueError(f"{name}={answers!r}: give one 'left' or 'right' per pair ({len(self.pairs)})")
         self.default = default
         if scripted is not None:
             self.answers = list(scripted)
+
+    @classmethod
+    def of_reviews(cls, n: int = 10, scripted: str | None = None, default: str | None = None) -> Labeller:
+        """`n` (even) pairs of short held-out reviews, each a human-positive one beside a human-negative one, the
+        positive on the left in every other pair. `scripted` / `default`: a taste, "positive" or "negative" (the
+        answers a labeller who prefers that review gives), for the clicks / for pairs left unclicked."""
+        if n < 2 or n % 2:
+            raise ValueError(f"Labeller.of_reviews: n={n!r}; valid: an even number of pairs, 2 or more")
+        short = [r for r in data.split("held_out") if r.source == "rotten_tomatoes"]
+        pos = [r.text for r in short if r.label == 1][:n // 2]
+        neg = [r.text for r in short if r.label == 0][:n // 2]
+        pairs = [(p, q) if i % 2 == 0 else (q, p) for i, (p, q) in enumerate(zip(pos, neg))]
+        pairs += [(q, p) if i % 2 == 0 else (p, q) for i, (p, q) in enumerate(zip(pos[::-1], neg))]
+        taste = {name: answers_of(pairs, pos, t) for name, t in (("scripted", scripted), ("default", default))}
+        return cls(pairs, taste["scripted"], taste["default"], positive=pos)
+
+    def share_positive(self) -> float:
+        """How often the preferences chose the human-positive review (0.5: no taste either way)."""
+        if not self.positive:
+            raise ValueError("share_positive: this Labeller was not told which reviews are positive; valid: one "
+                             "made by Labeller.of_reviews, or Labeller(pairs, positive=[...])")
+        prefs = self.preferences()
+        return sum(chosen in self.positive for chosen, _ in prefs) / len(prefs)
 
     def widget(self):
         """Two buttons per pair; the choice is highlighted. The texts are shown whole, left-aligned."""
@@ -163,5 +187,14 @@ class Labeller:
         return [(left, right) if a == "left" else (right, left) for (left, right), a in zip(self.pairs, answers)]
 
 
-__all__ = ["clip_explorer", "config_slider", "gae_explorer", "Labeller", "slider_range", "temperature_explorer",
-           "value_loss_explorer"]
+def answers_of(pairs: list[tuple[str, str]], positive, taste: str | None) -> list[str] | None:
+    """The clicks ("left"/"right") of a labeller who prefers the `taste` ("positive"/"negative") review."""
+    if taste is None:
+        return None
+    if taste not in ("positive", "negative"):
+        raise ValueError(f"taste={taste!r} is not a taste; valid: 'positive' or 'negative'")
+    return ["left" if (left in positive) == (taste == "positive") else "right" for left, _ in pairs]
+
+
+__all__ = ["answers_of", "clip_explorer", "config_slider", "gae_explorer", "Labeller", "slider_range",
+           "temperature_explorer", "value_loss_explorer"]

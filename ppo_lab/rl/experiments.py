@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..config import FAMILY, ConfigError, PPOConfig
+from ..world.data import make_prompts
 from ..world.models import Models, load_models
 from . import cache, ppo
 from .checks import prompt_pool
@@ -119,8 +120,11 @@ def ablation(config: PPOConfig, field: str, values, seeds=(0, 1), use_cache: boo
 
 
 @torch.inference_mode()
-def before_after(run: Run, prompts: list[str], seed: int = 0) -> list[dict]:
-    """The same prompts completed by the starting model (the frozen reference) and by the aligned policy."""
+def before_after(run: Run, prompts: list[str] | int, seed: int = 0) -> list[dict]:
+    """The same prompts (or that many held-out openings, `make_prompts(n, seed=seed)`) completed by the starting
+    model (the frozen reference) and by the aligned policy, each with the sampling seed `seed`."""
+    if isinstance(prompts, int):
+        prompts = make_prompts(prompts, seed=seed)
     m, cfg = run.models, run.config
     rows = [{"prompt": p} for p in prompts]
     for name, lm in (("before", m.ref), ("after", m.policy.lm)):
@@ -229,15 +233,20 @@ def iteration_cost(config: PPOConfig, models: Models, names=None, repeats: int =
 AS_TRAINED = "time/iteration (as trained)"
 
 
-def retimed_seconds(run: Run, models: Models, iterations: int) -> tuple[float, float]:
-    """(seconds now, seconds as logged) of the same iterations of `run`: its first 1 + `iterations` iterations
-    trained again from `models`, never from the cache, the first left out of both (its one-off warm-up)."""
+def logged_seconds(run: Run, iterations: int) -> float:
+    """The seconds `run` logged, as it trained, for the iterations `retimed_seconds` trains again."""
+    n = min(len(run.history), 1 + iterations)
+    logged = [h.get(AS_TRAINED, h["time/iteration"]) for h in run.history]
+    return sum(logged[1:n] if n > 1 else logged[:1])
+
+
+def retimed_seconds(run: Run, models: Models, iterations: int) -> float:
+    """The seconds, now, of the iterations `logged_seconds` reads: the run's first 1 + `iterations` iterations
+    trained again from `models` (never from the cache), the first left out (its one-off warm-up)."""
     n = min(len(run.history), 1 + iterations)
     fresh = cache.cached_train(run.config.replace(iterations=n), models, use_cache=False, method=run.method,
-                               progress=False)
-    same = slice(1, n) if n > 1 else slice(0, 1)
-    logged = [h.get(AS_TRAINED, h["time/iteration"]) for h in run.history]
-    return sum(fresh.metric("time/iteration")[same]), sum(logged[same])
+                               progress=False).metric("time/iteration")
+    return sum(fresh[1:n] if n > 1 else fresh[:1])
 
 
 def timed_together(groups: dict[str, list[Run]], models: Models, iterations: int = 1,
@@ -246,21 +255,20 @@ def timed_together(groups: dict[str, list[Run]], models: Models, iterations: int
 
     A run's `time/iteration` is what it took when it trained: a run from the run cache may have trained an hour
     ago under another load, or on another machine. Here each group's first run trains its first iterations again
-    (see `retimed_seconds`), the groups interleaved and the fastest of `repeats` kept, so all are timed now, side
-    by side; each run's seconds are scaled by (seconds now) / (seconds as logged) of those iterations. Returns
-    copies (the runs given, and the cache, are left as they were) whose `time/iteration` is this clock's; the
-    logged seconds stay under "time/iteration (as trained)".
-    """
-    empty = [label for label, runs in groups.items() if not runs or not runs[0].history]
+    (`retimed_seconds`), the groups interleaved and the fastest of `repeats` kept, so all are timed now, side by
+    side; each run of the group is scaled by (those seconds now) / (the same iterations' seconds it logged), its
+    seeds assumed to cost alike per iteration. Returns copies (the runs given, and the cache, are left as they
+    were) whose `time/iteration` is this clock's; the logged seconds stay under "time/iteration (as trained)"."""
+    empty = [label for label, runs in groups.items() if not runs or not all(r.history for r in runs)]
     if not groups or empty:
-        raise ValueError(f"timed_together: groups={list(groups)}, of which {empty} hold no trained run; valid: "
-                         "at least one group, each starting with a run of one iteration or more")
-    now, logged = {label: math.inf for label in groups}, {}
+        raise ValueError(f"timed_together: groups={list(groups)}, of which {empty} hold no run or one with no "
+                         "iteration; valid: at least one group, each of runs of one iteration or more")
+    now = {label: math.inf for label in groups}
     for _ in range(max(1, repeats)):
         for label, runs in groups.items():
-            seconds, logged[label] = retimed_seconds(runs[0], models, iterations)
-            now[label] = min(now[label], seconds)
-    return {label: [rescaled(r, now[label] / logged[label]) for r in runs] for label, runs in groups.items()}
+            now[label] = min(now[label], retimed_seconds(runs[0], models, iterations))
+    return {label: [rescaled(r, now[label] / logged_seconds(r, iterations)) for r in runs]
+            for label, runs in groups.items()}
 
 
 def rescaled(run: Run, factor: float) -> Run:
@@ -397,5 +405,5 @@ def eval_summary(groups: dict[str, list[Run]], start: float | None = None) -> di
 __all__ = ["ablation", "ablation_configs", "ablation_models", "BASELINES", "before_after", "completed",
            "cost_by_model", "eval_points", "eval_summary", "family", "family_table", "inspect_rollout", "interrupted",
            "iteration_cost", "logged_mean", "memory_gb", "MODEL_FIELDS", "OUTSIDE_TRAINING", "over_seeds",
-           "rescaled", "retimed_seconds", "saved_activation_bytes", "Spread", "timed_together",
+           "logged_seconds", "rescaled", "retimed_seconds", "saved_activation_bytes", "Spread", "timed_together",
            "AS_TRAINED"]

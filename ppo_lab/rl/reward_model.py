@@ -5,12 +5,14 @@ checks it lives in `gold.py`).
 """
 from __future__ import annotations
 
+import copy
 import random
 
 import torch
 from tqdm.auto import tqdm
 
 from ..maths.preference import bradley_terry_loss
+from ..world import data
 from .optim import adam, lr_at, optimiser_step
 from .rollout import sample
 
@@ -66,16 +68,26 @@ def pairwise_accuracy(model, tokenizer, pairs: list[tuple[list[int], list[int]]]
     return float((raw_scores(model, tokenizer, chosen) > raw_scores(model, tokenizer, rejected)).float().mean())
 
 
-def train_reward(model, tokenizer, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32,
+def trainable(start):
+    """What `train_reward` trains from `start`: a new reward model whose trunk starts as a language model's
+    (`reward_model_from_lm`), or a copy of a reward model (the one given is left as it was)."""
+    if hasattr(start, "lm_head"):
+        return reward_model_from_lm(start)
+    return copy.deepcopy(start).requires_grad_(True)
+
+
+def train_reward(start, tokenizer, pairs: list[tuple[list[int], list[int]]], steps: int, seed: int, batch: int = 32,
                  lr: float = 3e-4, lr_floor: float = 3e-5, warmup: int = 100, lengths: tuple[int, int] = (16, 63),
                  noise: float = 0.0, evaluate=None, eval_every: int = 0, desc: str = "reward model",
                  progress: bool = True):
     """Bradley–Terry training (notebook 01): loss = −log σ(r_chosen − r_rejected), AdamW + cosine.
 
-    Each pair is cut to a random window (the longer of two draws in `lengths`, so most are long);
-    `noise` flips that fraction of labels (a noisy labeller). `evaluate(model)` runs every
-    `eval_every` steps; returns the model (in eval mode), with `model.history` = [(step, evaluate)].
+    `start`: a language model (a new reward model starts from its trunk) or a reward model (a copy is
+    fine-tuned; see `trainable`). Each pair is cut to a random window (the longer of two draws in `lengths`, so
+    most are long); `noise` flips that fraction of labels (a noisy labeller). `evaluate(model)` runs every
+    `eval_every` steps; returns the trained model (in eval mode), with `model.history` = [(step, evaluate)].
     """
+    model = trainable(start)
     opt = adam(model.parameters(), lr, betas=(0.9, 0.95), weight_decay=0.01, decoupled=True)
     rng, history = random.Random(seed), []
     bar = tqdm(range(steps), desc=desc, disable=not progress)
@@ -120,17 +132,32 @@ def normalise_reward(model, mean: float, std: float) -> None:
         model.score.weight /= std
 
 
-def standardise(model, lm, tokenizer, prompts: list[str], response_length: int, temperature: float,
+def standardise(model, lm, tokenizer, prompts: list[str] | int, response_length: int, temperature: float,
                 seed: int = 0) -> tuple[float, float]:
-    """Rescale `model` so the language model's own completions of `prompts` score mean 0, spread 1.
+    """Rescale `model` so the language model's own completions of `prompts` (or of that many held-out openings,
+    `data.make_prompts`) score mean 0, spread 1.
 
     The same calibration as the bundled reward model's; returns the raw (mean, std) it removed.
     """
+    if isinstance(prompts, int):
+        prompts = data.make_prompts(prompts)
     torch.manual_seed(seed)
     _, ids = sample(lm, tokenizer, prompts, response_length, temperature)
     raw = raw_scores(model, tokenizer, ids)
     normalise_reward(model, float(raw.mean()), float(raw.std()))
     return float(raw.mean()), float(raw.std())
+
+
+def review_scores(model, tokenizer, n: int = 200, length: int = 32) -> dict[str, torch.Tensor]:
+    """The model's scores of the first `n` held-out reviews of each human label, each read as the reward model
+    reads a text (`<eos>` + its first `length` − 1 tokens): {"positive": (n,), "negative": (n,)}."""
+    held_out = data.split("held_out")
+    scores = {}
+    for name, label in (("positive", 1), ("negative", 0)):
+        texts = [r.text for r in held_out if r.label == label][:n]
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        scores[name] = raw_scores(model, tokenizer, [[tokenizer.eos_token_id] + x[:length - 1] for x in ids])
+    return scores
 
 
 def fraction_chose(preferences: list[tuple[str, str]], texts) -> float:
@@ -145,4 +172,5 @@ def pairs_by_taste(pairs: list[tuple], prefers_positive: bool) -> list[tuple]:
 
 
 __all__ = ["crop", "encode_batch", "encode_pairs", "fraction_chose", "normalise_reward", "pairs_by_taste",
-           "pairwise_accuracy", "raw_scores", "reward_model_from_lm", "standardise", "train_reward", "window"]
+           "pairwise_accuracy", "raw_scores", "review_scores", "reward_model_from_lm", "standardise", "trainable",
+           "train_reward", "window"]

@@ -116,12 +116,14 @@ def make_prompts(n: int | None = None, min_words: int = 2, max_words: int = 4, s
     return prompts if n is None else prompts[:n]
 
 
-def preference_pairs(reviews: list[Review], seed: int = 0) -> list[tuple[str, str]]:
+def preference_pairs(reviews: list[Review] | str, seed: int = 0) -> list[tuple[str, str]]:
     """(chosen, rejected) = (a positive review, a negative one) from the same source.
 
     The human labels become pairwise preferences, the data a reward model learns from
-    (Bradley–Terry, notebook 01).
+    (Bradley–Terry, notebook 01). `reviews`: a list of reviews, or a split's name ("train", "held_out").
     """
+    if isinstance(reviews, str):
+        reviews = split(reviews)
     rng = random.Random(seed)
     pairs = []
     for source in sorted({r.source for r in reviews}):
