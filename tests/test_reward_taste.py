@@ -150,3 +150,17 @@ def test_a_gold_model_is_logged_and_changes_nothing_else(models):
     assert all(s["gold_rm"] == pytest.approx(s["score"], abs=1e-3) for s in run.samples)   # each sample's gold score
     assert all("gold_rm" not in s for s in plain.samples)
     assert cache.weights_checksum(watched) != cache.weights_checksum(models), "the cache must key the gold model"
+
+
+def test_score_histogram_draws_review_scores_as_review_scores_returns_them(models):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ppo_lab.course import plots
+
+    scores = reward_model.review_scores(models.reward_model, models.tokenizer, n=6, length=8)   # torch tensors
+    fig = plots.score_histogram(scores["positive"], scores["negative"], 0.25, "scores by label")
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in fig.legends[0].get_texts()) == [   # one legend, below the figure
+        "negative reviews (human label)", "positive reviews (human label)", "positive threshold +0.25"]
+    assert sum(p.get_height() for p in ax.patches) == 12                 # every review counted once

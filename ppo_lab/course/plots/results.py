@@ -91,7 +91,8 @@ def pairwise_accuracy_curves(groups: dict, title: str):
 
 
 def score_histogram(pos, neg, threshold: float, title: str):
-    """The reward model's scores of human-labelled positive and negative texts."""
+    """The reward model's scores of human-labelled positive and negative texts (arrays or tensors)."""
+    pos, neg = np.asarray(pos, dtype=float), np.asarray(neg, dtype=float)
     fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
     bins = np.linspace(min(np.min(pos), np.min(neg)), max(np.max(pos), np.max(neg)), 40)
     ax.hist(neg, bins=bins, alpha=0.6, label="negative reviews (human label)", color="C0")
